@@ -1,0 +1,70 @@
+/*
+ * limits.h - every bound Sluice enforces, in one place (STYLE.md rule 8).
+ *
+ * Wire limits are part of the protocol: peers reject anything above them before allocating.
+ * Relations between limits are static_asserted at the bottom. Included as
+ * "common/limits.h"; it does not replace <limits.h>.
+ */
+#ifndef SLUICE_COMMON_LIMITS_H
+#define SLUICE_COMMON_LIMITS_H
+
+#include <assert.h>
+#include <stdint.h>
+
+#define SLUICE_KiB (1024u)
+#define SLUICE_MiB (1024u * 1024u)
+
+/* ---- frames and RPC ------------------------------------------------------------------ */
+#define SLUICE_FRAME_PAYLOAD_MAX      (1u * SLUICE_MiB)
+#define SLUICE_FRAME_BULK_MAX         (64u * SLUICE_MiB + 4u * SLUICE_KiB)
+#define SLUICE_RPC_INFLIGHT_PER_CONN  256 /* requests a server handles at once per conn */
+#define SLUICE_RPC_CALLS_MAX          65536 /* outstanding client calls per rpc client */
+#define SLUICE_RPC_CONNS_PER_PEER_MAX 16
+#define SLUICE_RPC_RETRIES_MAX        8
+#define SLUICE_RPC_DEADLINE_MAX_MS    (10u * 60u * 1000u)
+#define SLUICE_RPC_OPS_PER_SERVICE    256
+
+/* ---- transport ----------------------------------------------------------------------- */
+#define SLUICE_NET_CONNS_MAX          4096 /* per listener */
+#define SLUICE_NET_RECV_STAGE_BYTES   (64u * SLUICE_KiB)
+#define SLUICE_NET_SEND_IOV_MAX       64
+#define SLUICE_NET_ADDR_MAX           128 /* "tcp://host:port" as text */
+#define SLUICE_NET_BACKENDS_MAX       4
+#define SLUICE_NET_IDLE_TIMEOUT_MS    (60u * 1000u) /* default, configurable per listener */
+#define SLUICE_NET_STALL_TIMEOUT_MS   (30u * 1000u) /* peer not reading its responses */
+
+/* ---- reactor, workers, rings, pools -------------------------------------------------- */
+#define SLUICE_REACTOR_RING_ENTRIES   1024
+#define SLUICE_REACTOR_INBOX_DEPTH    4096
+#define SLUICE_REACTOR_TIMERS_MAX     (SLUICE_RPC_CALLS_MAX + 1024)
+#define SLUICE_REACTOR_BUDGET         256 /* completions handled per loop turn */
+#define SLUICE_WORKERS_MAX            64
+#define SLUICE_WORKER_QUEUE_DEPTH     4096
+#define SLUICE_RING_DEPTH_MAX         (1u << 20)
+#define SLUICE_BUFPOOL_ALIGN          4096u /* O_DIRECT alignment */
+#define SLUICE_BUFPOOL_MIN_BYTES      (4u * SLUICE_KiB)
+#define SLUICE_BUFPOOL_CLASSES        16 /* 4 KiB .. 64 MiB, plus the bulk-max class */
+
+/* ---- config and logging -------------------------------------------------------------- */
+#define SLUICE_CFG_LINE_MAX           4096
+#define SLUICE_CFG_KEY_MAX            128
+#define SLUICE_CFG_FILE_MAX_BYTES     (1u * SLUICE_MiB)
+#define SLUICE_LOG_LINE_MAX           2048
+
+/* ---- placement and namespace (used from the mgmtd and meta issues on) ----------------- */
+#define SLUICE_CHUNK_SIZE_MIN         (64u * SLUICE_KiB)
+#define SLUICE_CHUNK_SIZE_MAX         (64u * SLUICE_MiB)
+#define SLUICE_CHAIN_LEN_MAX          8
+#define SLUICE_NAME_MAX               255
+#define SLUICE_PATH_MAX               4096
+
+static_assert(SLUICE_FRAME_BULK_MAX >= SLUICE_CHUNK_SIZE_MAX, "a bulk must fit a whole chunk");
+static_assert(SLUICE_FRAME_BULK_MAX < UINT32_MAX, "bulk length is a u32 on the wire");
+static_assert(SLUICE_FRAME_PAYLOAD_MAX < UINT32_MAX, "payload length is a u32 on the wire");
+static_assert((SLUICE_BUFPOOL_MIN_BYTES << (SLUICE_BUFPOOL_CLASSES - 2)) >= SLUICE_CHUNK_SIZE_MAX,
+	      "buffer pool classes reach the largest chunk");
+static_assert((SLUICE_REACTOR_INBOX_DEPTH & (SLUICE_REACTOR_INBOX_DEPTH - 1)) == 0,
+	      "ring depths are powers of two");
+static_assert(SLUICE_RPC_CALLS_MAX < SLUICE_REACTOR_TIMERS_MAX, "each call may hold a timer");
+
+#endif
