@@ -123,6 +123,7 @@ struct net_bulk {
 struct net_listen_cfg {
 	struct bufpool *pool; /* receive buffers for payloads and bulks */
 	uint32_t idle_timeout_ms; /* close connections silent this long; 0 = default */
+	uint32_t stall_timeout_ms; /* close peers not reading our frames; 0 = default */
 	uint32_t max_conns; /* 0 = SLUICE_NET_CONNS_MAX */
 };
 
@@ -130,6 +131,7 @@ struct net_connect_cfg {
 	struct bufpool *pool;
 	uint32_t connect_timeout_ms; /* 0 = 5000 */
 	uint32_t idle_timeout_ms; /* 0 = never (clients keep pooled connections) */
+	uint32_t stall_timeout_ms; /* 0 = SLUICE_NET_STALL_TIMEOUT_MS */
 };
 
 struct net_ops {

@@ -111,7 +111,7 @@ struct tcp_conn {
 	struct reactor_timer retry_timer; /* pool backoff */
 	struct reactor_timer notify_timer; /* deferred close notifications */
 	uint64_t last_rx_ns, last_tx_ns, started_ns;
-	uint32_t idle_timeout_ms, connect_timeout_ms;
+	uint32_t idle_timeout_ms, stall_timeout_ms, connect_timeout_ms;
 };
 
 static uint64_t next_conn_id = 1;
@@ -293,6 +293,7 @@ static struct tcp_conn *conn_new(struct reactor *r, int fd, struct bufpool *pool
 	c->in_io.cb = in_ready;
 	c->out_io.cb = out_ready;
 	c->backoff_ms = TCP_BACKOFF_MIN_MS;
+	c->stall_timeout_ms = SLUICE_NET_STALL_TIMEOUT_MS;
 	reactor_timer_init(&c->check_timer, check_timer_fired);
 	reactor_timer_init(&c->retry_timer, retry_timer_fired);
 	reactor_timer_init(&c->notify_timer, notify_closed);
@@ -321,7 +322,7 @@ static void check_timer_fired(struct reactor_timer *t)
 		return;
 	}
 	if (c->sq_head &&
-	    now - c->last_tx_ns >= (uint64_t)SLUICE_NET_STALL_TIMEOUT_MS * ENV_NS_PER_MS) {
+	    now - c->last_tx_ns >= (uint64_t)c->stall_timeout_ms * ENV_NS_PER_MS) {
 		conn_close(c, -ETIMEDOUT, "peer stopped reading");
 		return;
 	}
@@ -798,6 +799,8 @@ static int tcp_connect(struct reactor *r, const struct net_addr *a,
 	c->arg = arg;
 	c->state = CONN_CONNECTING;
 	c->idle_timeout_ms = cfg->idle_timeout_ms;
+	if (cfg->stall_timeout_ms)
+		c->stall_timeout_ms = cfg->stall_timeout_ms;
 	c->connect_timeout_ms = cfg->connect_timeout_ms ? cfg->connect_timeout_ms
 							: TCP_CONNECT_TIMEOUT_MS;
 	if (connect(fd, (struct sockaddr *)&ss, sl) != 0 && errno != EINPROGRESS) {
@@ -834,6 +837,7 @@ static void accept_one(struct tcp_listener *l, int fd)
 	c->state = CONN_OPEN;
 	c->listener = l;
 	c->idle_timeout_ms = l->cfg.idle_timeout_ms;
+	c->stall_timeout_ms = l->cfg.stall_timeout_ms;
 	l->nconns++;
 	l->refs++;
 	l->on_accept((struct net_listener *)(void *)l, as_net(c), l->arg);
@@ -924,6 +928,8 @@ static int tcp_listen(struct reactor *r, const struct net_addr *a, const struct 
 	l->cfg = *cfg;
 	if (!l->cfg.idle_timeout_ms)
 		l->cfg.idle_timeout_ms = SLUICE_NET_IDLE_TIMEOUT_MS;
+	if (!l->cfg.stall_timeout_ms)
+		l->cfg.stall_timeout_ms = SLUICE_NET_STALL_TIMEOUT_MS;
 	if (!l->cfg.max_conns || l->cfg.max_conns > SLUICE_NET_CONNS_MAX)
 		l->cfg.max_conns = SLUICE_NET_CONNS_MAX;
 	l->on_accept = on_accept;

@@ -71,6 +71,7 @@ const struct rpc_op_desc *rpc_op_lookup(const struct rpc_service_desc *svc, uint
 struct rpc_server_cfg {
 	struct bufpool *pool; /* receive and reply buffers; required */
 	uint32_t idle_timeout_ms; /* 0 = SLUICE_NET_IDLE_TIMEOUT_MS */
+	uint32_t stall_timeout_ms; /* peer not reading replies; 0 = SLUICE_NET_STALL_TIMEOUT_MS */
 	uint32_t inflight_per_conn; /* 0 = SLUICE_RPC_INFLIGHT_PER_CONN */
 	uint32_t max_conns; /* per listener; 0 = SLUICE_NET_CONNS_MAX */
 };

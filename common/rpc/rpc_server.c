@@ -421,6 +421,7 @@ int rpc_server_listen(struct rpc_server *s, const char *uri, char *bound, size_t
 	struct net_listen_cfg lc = {
 		.pool = s->cfg.pool,
 		.idle_timeout_ms = s->cfg.idle_timeout_ms,
+		.stall_timeout_ms = s->cfg.stall_timeout_ms,
 		.max_conns = s->cfg.max_conns,
 	};
 	struct net_listener *l;

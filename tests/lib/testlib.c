@@ -121,6 +121,7 @@ struct echo_server {
 	struct bufpool *pool;
 	struct rpc_server *rpc;
 	char uri[SLUICE_NET_ADDR_MAX];
+	struct rpc_server_cfg cfg;
 	uint64_t served;
 	int delayed; /* replies waiting on a timer */
 	int rc; /* of the start step */
@@ -215,9 +216,9 @@ void echo_h_echo_once(struct rpc_req *req, const Sluice__Test__EchoReq *m, void 
 static void echo_start_fn(void *arg)
 {
 	struct echo_server *s = arg;
-	struct rpc_server_cfg cfg = { .pool = s->pool };
 
-	s->rc = rpc_server_create(s->r, &cfg, &s->rpc);
+	s->cfg.pool = s->pool;
+	s->rc = rpc_server_create(s->r, &s->cfg, &s->rpc);
 	if (s->rc)
 		return;
 	s->rc = rpc_server_add_service(s->rpc, &echo_service_handlers, s);
@@ -227,11 +228,39 @@ static void echo_start_fn(void *arg)
 
 int echo_server_start(const char *uri, size_t pool_bytes, struct echo_server **out)
 {
+	struct rpc_server_cfg cfg = { 0 };
+
+	return echo_server_start_cfg(uri, &cfg, pool_bytes, out);
+}
+
+struct stats_req {
+	struct echo_server *s;
+	struct rpc_server_stats *out;
+};
+
+static void stats_fn(void *arg)
+{
+	struct stats_req *q = arg;
+
+	rpc_server_stats(q->s->rpc, q->out);
+}
+
+void echo_server_stats(struct echo_server *s, struct rpc_server_stats *out)
+{
+	struct stats_req q = { s, out };
+
+	run_on_reactor(s->r, stats_fn, &q);
+}
+
+int echo_server_start_cfg(const char *uri, const struct rpc_server_cfg *cfg, size_t pool_bytes,
+			  struct echo_server **out)
+{
 	struct echo_server *s = calloc(1, sizeof(*s));
 	int rc;
 
 	if (!s)
 		return -ENOMEM;
+	s->cfg = *cfg;
 	net_register_builtin();
 	snprintf(s->uri, sizeof(s->uri), "%s", uri);
 	rc = bufpool_create("echo", pool_bytes, &s->pool);

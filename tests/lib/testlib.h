@@ -58,6 +58,10 @@ long pattern_check(const void *buf, size_t len, uint64_t seed);
 /* An echo server on its own reactor thread, in this process. */
 struct echo_server;
 int echo_server_start(const char *uri, size_t pool_bytes, struct echo_server **out);
+/* Same, with server settings (cfg->pool is ignored: the server makes its own). */
+int echo_server_start_cfg(const char *uri, const struct rpc_server_cfg *cfg, size_t pool_bytes,
+			  struct echo_server **out);
+void echo_server_stats(struct echo_server *s, struct rpc_server_stats *out);
 const char *echo_server_uri(const struct echo_server *s); /* bound URI (port filled in) */
 void echo_server_stop(struct echo_server *s);
 
