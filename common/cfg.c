@@ -546,7 +546,7 @@ static int cfg_parse_unsigned(const struct cfg_key *k, const char *t, union cfg_
 		[CFG_SIZE] = "a size such as 4096, 64K or 1G",
 		[CFG_DURATION] = "a duration such as 250ms, 10s, 2m or 1h",
 	};
-	char ex[CFG_EXCERPT_MAX + 4], num[32], range[80];
+	char ex[CFG_EXCERPT_MAX + 4], sfx[CFG_EXCERPT_MAX + 4], num[32], range[80];
 	const char *p = t;
 	uint64_t x = 0, mult;
 	int rc;
@@ -573,7 +573,7 @@ static int cfg_parse_unsigned(const struct cfg_key *k, const char *t, union cfg_
 	}
 	if (mult == 0) {
 		cfg_fail(err, w, "%s: unknown %s suffix '%s' in '%s' (use %s)", k->name,
-			 cfg_type_names[k->type], cfg_excerpt(num, p, strlen(p)),
+			 cfg_type_names[k->type], cfg_excerpt(sfx, p, strlen(p)),
 			 cfg_excerpt(ex, t, strlen(t)),
 			 k->type == CFG_SIZE ? "K, M, G, T or KiB, MiB, GiB, TiB" : "ms, s, m, h");
 		return -SLUICE_ECONFIG;

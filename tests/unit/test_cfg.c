@@ -335,6 +335,21 @@ static void test_types_bad(void)
 		"(expected");
 }
 
+/* Regression (found by fuzz_cfg): a long unknown suffix overflowed a 32-byte buffer. */
+static void test_regression_long_suffix_excerpt(void)
+{
+	char text[256];
+
+	snprintf(text, sizeof(text), "[log]\nmax_size = 4%0100d\n", 0);
+	memset(text + strlen("[log]\nmax_size = 4"), 'X', 100);
+	EXPECT_PREFIX(text,
+		      "t.conf:2: log.max_size: unknown size suffix "
+		      "'XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX...' in");
+	snprintf(text, sizeof(text), "[log]\nflush = 4%0100d\n", 0);
+	memset(text + strlen("[log]\nflush = 4"), 'y', 100);
+	EXPECT_PREFIX(text, "t.conf:2: log.flush: unknown duration suffix 'yyyy");
+}
+
 static void test_ranges(void)
 {
 	EXPECT_ERR("[net]\nport = 70000\n",
@@ -798,6 +813,7 @@ int main(void)
 	test_types_ok();
 	test_strings();
 	test_types_bad();
+	test_regression_long_suffix_excerpt();
 	test_ranges();
 	test_grammar();
 	test_set();
