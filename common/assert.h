@@ -13,6 +13,7 @@
 #define SLUICE_COMMON_ASSERT_H
 
 #include <assert.h> /* static_assert */
+#include <stddef.h> /* offsetof, for SLUICE_CONTAINER_OF */
 
 #define SLUICE_LIKELY(x)   __builtin_expect(!!(x), 1)
 #define SLUICE_UNLIKELY(x) __builtin_expect(!!(x), 0)

@@ -29,11 +29,13 @@
  * SLUICE_REACTOR_BUDGET completions. Budgets keep one source from starving the others.
  *
  * Wake-up. The inbox is a bounded MPSC ring (common/ring.h) plus an eventfd that the loop
- * keeps a read armed on. Before sleeping the loop sets `sleeping`, issues a full fence and
- * looks at the inbox again; a poster pushes, issues a full fence and writes the eventfd
- * only if it wins the exchange of `sleeping` from true to false. The two fences make it
- * impossible for both sides to miss each other (the store-buffering pattern), and a busy
- * reactor costs posters no syscall at all.
+ * keeps a read armed on. Before sleeping the loop sets `sleeping`, does a seq_cst
+ * read-modify-write of post_state and looks at the inbox (and the STOP bit) again; a
+ * poster pushes, does a seq_cst RMW of post_state, and writes the eventfd only if it wins
+ * the exchange of `sleeping` from true to false. Both RMWs hit the same word, so one of
+ * them reads from the other: either the loop sees the push or the poster sees `sleeping`
+ * (the store-buffering pattern, solved without fences, which the thread sanitizer cannot
+ * model). A busy reactor costs posters no syscall at all.
  *
  * Shutdown. post_state holds a STOP bit and the number of posters (and stoppers) inside
  * reactor_post. A poster increments it, backs out with -SLUICE_ESHUTDOWN if STOP is set,
@@ -83,9 +85,10 @@ LOG_FACILITY("reactor");
 #define POST_STOP	   (UINT64_C(1) << 63) /* post_state: stop requested */
 #define THREAD_NAME_MAX	   15		       /* pthread_setname_np limit, without the NUL */
 #define WAKE_FALLBACK_NS   (1 * ENV_NS_PER_MS) /* sleep cap while no eventfd read is armed */
-#define POST_WAIT_YIELDS   64 /* reactor_post_wait: yields before it starts sleeping */
-#define POST_WAIT_SLEEP_NS (50 * 1000u)
+#define POST_WAIT_YIELDS   64		/* reactor_post_wait: yields before it starts sleeping */
+#define POST_WAIT_SLEEP_NS (50 * 1000u) /* then sleeps this long between tries */
 
+/* io_uring setup flags in order of preference; the first the kernel accepts wins (DESIGN). */
 static const unsigned uring_setups[] = {
 	IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_TASKRUN_FLAG |
 		IORING_SETUP_R_DISABLED,
@@ -163,7 +166,10 @@ static struct io_uring_sqe *get_sqe(struct reactor *r)
 
 static void wake_done(struct reactor_io *io, int res, uint32_t cqe_flags);
 
-/* Queue a read of the eventfd; its completion is what wakes a sleeping loop. */
+/* Queue a read of the eventfd; its completion is what wakes a sleeping loop. The eventfd is
+ * blocking on purpose: older kernels may complete an io_uring read of an O_NONBLOCK file at once
+ * with -EAGAIN instead of waiting (6.x waits either way), and writers never block on an
+ * eventfd whose count stays far below 2^64. */
 static void arm_wake(struct reactor *r)
 {
 	struct io_uring_sqe *sqe = get_sqe(r);
@@ -188,13 +194,14 @@ static void wake_done(struct reactor_io *io, int res, uint32_t cqe_flags)
 		arm_wake(r);
 }
 
-/* Any thread. Write the eventfd if the loop is asleep (or about to be). */
+/* Any thread, counted in post_state. Write the eventfd if the loop is asleep (or about
+ * to be). Call after publishing whatever the loop must see. */
 static void wake(struct reactor *r)
 {
 	static const uint64_t one = 1;
 
-	/* Pairs with the fence in wait_events(): see DESIGN. */
-	atomic_thread_fence(memory_order_seq_cst);
+	/* Pairs with the RMW in wait_events(): see DESIGN. */
+	(void)atomic_fetch_add(&r->post_state, 0); /* the value is not needed, the order is */
 	if (!atomic_load_explicit(&r->sleeping, memory_order_relaxed))
 		return;
 	if (!atomic_exchange_explicit(&r->sleeping, false, memory_order_acq_rel))
@@ -406,8 +413,7 @@ static void wait_events(struct reactor *r)
 
 	/* Announce the sleep, then look again: see DESIGN and wake(). */
 	atomic_store_explicit(&r->sleeping, true, memory_order_relaxed);
-	atomic_thread_fence(memory_order_seq_cst);
-	if (ring_count(r->inbox) != 0 || stop_requested(r)) {
+	if ((atomic_fetch_add(&r->post_state, 0) & POST_STOP) || ring_count(r->inbox) != 0) {
 		atomic_store_explicit(&r->sleeping, false, memory_order_relaxed);
 		goto poll;
 	}
@@ -516,7 +522,7 @@ int reactor_create(const char *name, struct reactor **out)
 	rc = ring_create(SLUICE_REACTOR_INBOX_DEPTH, &r->inbox);
 	if (rc != 0)
 		goto fail_free;
-	r->wake_fd = eventfd(0, EFD_CLOEXEC); /* blocking on purpose: see arm_wake */
+	r->wake_fd = eventfd(0, EFD_CLOEXEC); /* blocking on purpose: see arm_wake() */
 	if (r->wake_fd < 0) {
 		rc = -errno;
 		goto fail_inbox;

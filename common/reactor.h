@@ -59,8 +59,9 @@ struct reactor_msg {
 /*
  * Queue msg; msg->fn(msg) runs on r's thread. msg is owned by the caller and must stay
  * valid until fn runs (embed it in the object it is about). Any thread, including r's own.
- * 0, or -EAGAIN when the inbox is full (fn will not run), -ESHUTDOWN-like
- * -SLUICE_ESHUTDOWN once the reactor is destroyed.
+ * 0, or -EAGAIN when the inbox is full (fn will not run), -SLUICE_ESHUTDOWN from
+ * reactor_stop on. A reactor runs one loop in its life; reactor_stop must not race with
+ * reactor_destroy.
  */
 SLUICE_MUST_USE int reactor_post(struct reactor *r, struct reactor_msg *msg);
 

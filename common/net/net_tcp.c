@@ -326,7 +326,8 @@ static void check_timer_fired(struct reactor_timer *t)
 		conn_close(c, -ETIMEDOUT, "peer stopped reading");
 		return;
 	}
-	if (c->idle_timeout_ms && !c->sq_head &&
+	/* Not while paused or starved: then it is us, not the peer, who stopped reading. */
+	if (c->idle_timeout_ms && !c->sq_head && !c->paused && !c->starved &&
 	    now - c->last_rx_ns >= (uint64_t)c->idle_timeout_ms * ENV_NS_PER_MS) {
 		conn_close(c, -ETIMEDOUT, "idle timeout");
 		return;

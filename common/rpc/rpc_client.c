@@ -94,6 +94,7 @@ struct cconn {
 	bool open;
 	unsigned inflight;
 	struct call_list sent;
+	struct call *bulk_call; /* whose buffer the frame being received lands in, or NULL */
 };
 
 struct peer {
@@ -303,6 +304,7 @@ static bool cconn_bulk_dest(struct net_conn *nc, const struct frame_hdr *h, void
 	if (!k || !k->resp_bulk || h->bulk_len > k->resp_bulk_cap)
 		return false;
 	k->bulk_busy = true;
+	((struct cconn *)arg)->bulk_call = k;
 	*dst = k->resp_bulk;
 	return true;
 }
@@ -345,6 +347,7 @@ static void cconn_on_frame(struct net_conn *nc, const struct frame_hdr *h, struc
 	uint32_t slot = (uint32_t)h->req_id;
 	struct call *k;
 
+	cc->bulk_call = NULL; /* that frame is complete */
 	if (!(h->flags & FRAME_F_RESPONSE)) {
 		buf_put(payload);
 		buf_put(bulk);
@@ -381,6 +384,13 @@ static void cconn_on_close(struct net_conn *nc, int reason, void *arg)
 		;
 	ASSERT(i < p->nconns);
 	p->conns[i] = p->conns[--p->nconns];
+	/* A call that finished (deadline, cancel) while its response bulk was landing in its
+	 * buffer waits for that frame, which will never complete now. */
+	k = cc->bulk_call;
+	if (k && k->bulk_busy) {
+		k->bulk_busy = false;
+		call_try_complete(k);
+	}
 	while ((k = cc->sent.head)) {
 		k->bulk_busy = false;
 		call_conn_failed(k, reason);
@@ -578,7 +588,8 @@ static int call_prepare(struct call *k, const ProtobufCMessage *req, const struc
 	if (rc)
 		return rc;
 	k->payload->len = protobuf_c_message_pack(req, k->payload->data);
-	memcpy(k->bulk, o->bulk, o->nbulk * sizeof(*o->bulk));
+	if (o->nbulk) /* o->bulk may be NULL: memcpy from NULL is undefined even for 0 */
+		memcpy(k->bulk, o->bulk, o->nbulk * sizeof(*o->bulk));
 	k->nbulk = o->nbulk;
 	k->bulk_crc = o->bulk_crc;
 	k->resp_bulk = o->resp_bulk;

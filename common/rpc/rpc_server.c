@@ -237,7 +237,8 @@ void rpc_reply(struct rpc_req *q, int status, const ProtobufCMessage *resp,
 		nbulk = 0;
 		sc->srv->stats.errors_sent++;
 	}
-	memcpy(q->resp_bulk, bulk, nbulk * sizeof(*bulk));
+	if (nbulk) /* error replies pass bulk NULL: memcpy from NULL is undefined even for 0 */
+		memcpy(q->resp_bulk, bulk, nbulk * sizeof(*bulk));
 	q->send = (struct net_send){
 		.hdr = { .flags = FRAME_F_RESPONSE,
 			 .opcode = q->hdr.opcode,
@@ -307,8 +308,7 @@ static void on_frame(struct net_conn *nc, const struct frame_hdr *h, struct buf 
 		buf_put(payload);
 		buf_put(bulk);
 		log_warn_rl("%s: response frame sent to a server, closing", sc->peer);
-		sc->srv->stats.bad_frames++;
-		net_close(nc, -SLUICE_EPROTO);
+		net_close(nc, -SLUICE_EPROTO); /* on_close counts it in bad_frames */
 		return;
 	}
 	q = req_get(sc->srv);

@@ -49,9 +49,15 @@ static atomic_int failures;
 #define WAIT_MS	  20000 /* generous: sanitizer builds on a loaded 2-core box */
 #define CONTAINER SLUICE_CONTAINER_OF
 
-/* Wait for s, polling, at most ms. True if it was posted. */
+/* Wait for s, polling (yielding first, then sleeping), at most about ms. True if it was
+ * posted. */
 static bool sem_wait_ms(sem_t *s, unsigned ms)
 {
+	for (unsigned i = 0; i < 1000; i++) {
+		if (sem_trywait(s) == 0)
+			return true;
+		sched_yield();
+	}
 	for (unsigned i = 0; i <= ms; i++) {
 		if (sem_trywait(s) == 0)
 			return true;
@@ -433,6 +439,19 @@ static void test_post_many(void)
 	sem_destroy(&tp.sem);
 }
 
+/* ---- inbox: ping-pong, so most posts land while the loop is falling asleep ---------- */
+
+static void test_pingpong(void)
+{
+	struct reactor *r = make_reactor("t-pingpong");
+
+	REQUIRE(reactor_start(r) == 0);
+	/* A lost wake-up leaves call_sync waiting for WAIT_MS and failing. */
+	for (int i = 0; i < 20000; i++)
+		call_sync(r, nothing, NULL);
+	reactor_destroy(r);
+}
+
 /* ---- inbox: full, before start, after stop ------------------------------------------ */
 
 static struct {
@@ -591,6 +610,13 @@ static void mpoll_remove(struct reactor *r, void *arg)
 	io_uring_prep_poll_remove(sqe, (uint64_t)(uintptr_t)&mpoll.io);
 }
 
+/* Written from the loop thread, so the thread sanitizer sees main's earlier reads of mpoll
+ * ordered before the CQE this write causes (it cannot see causality through the kernel). */
+static void write_x(struct reactor *r, void *arg)
+{
+	CHECK(write(pipefd[1], "x", 1) == 1);
+}
+
 static void test_io(void)
 {
 	struct reactor *r = make_reactor("t-io");
@@ -621,7 +647,7 @@ static void test_io(void)
 	tio_init(&mremove, r);
 	call_sync(r, mpoll_setup, NULL);
 	for (int i = 0; i < 3; i++) {
-		CHECK(write(pipefd[1], "x", 1) == 1);
+		call_sync(r, write_x, NULL);
 		CHECK(sem_wait_ms(&mpoll.sem, WAIT_MS));
 		call_sync(r, nothing, NULL);
 		CHECK(mpoll.calls == i + 1);
@@ -798,10 +824,15 @@ int main(void)
 		const char *name;
 		void (*fn)(void);
 	} tests[] = {
-		{"timers", test_timers},       {"many_timers", test_many_timers},
-		{"heap_full", test_heap_full}, {"inbox_full", test_inbox_full},
-		{"post_many", test_post_many}, {"io", test_io},
-		{"busy", test_busy},	       {"lifecycle", test_lifecycle},
+		{"timers", test_timers},
+		{"many_timers", test_many_timers},
+		{"heap_full", test_heap_full},
+		{"inbox_full", test_inbox_full},
+		{"post_many", test_post_many},
+		{"pingpong", test_pingpong},
+		{"io", test_io},
+		{"busy", test_busy},
+		{"lifecycle", test_lifecycle},
 	};
 
 	setvbuf(stdout, NULL, _IOLBF, 0);

@@ -171,6 +171,7 @@ static struct {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	bool released; /* guarded by mu */
+	int nruns;     /* only the single worker thread writes it */
 	sem_t blocker_running;
 	sem_t done_sem;
 } tq;
@@ -180,6 +181,7 @@ struct qjob {
 	pthread_t run_thread;
 	bool done_same_thread;
 	int runs, dones;
+	int run_order; /* position among runs: one worker, so FIFO is observable */
 };
 
 static void blocking_run(struct worker_job *job)
@@ -188,6 +190,7 @@ static void blocking_run(struct worker_job *job)
 
 	qj->run_thread = pthread_self();
 	qj->runs++;
+	qj->run_order = tq.nruns++;
 	sem_post(&tq.blocker_running);
 	pthread_mutex_lock(&tq.mu);
 	while (!tq.released)
@@ -201,6 +204,7 @@ static void quick_run(struct worker_job *job)
 
 	qj->run_thread = pthread_self();
 	qj->runs++;
+	qj->run_order = tq.nruns++;
 }
 
 static void q_done(struct worker_job *job)
@@ -260,8 +264,10 @@ static void test_queue_full(void)
 
 		CHECK(jobs[i].runs == (expected ? 1 : 0));
 		CHECK(jobs[i].dones == (expected ? 1 : 0));
-		if (expected)
+		if (expected) {
 			CHECK(jobs[i].done_same_thread);
+			CHECK(jobs[i].run_order == i); /* FIFO */
+		}
 	}
 	pthread_cond_destroy(&tq.cv);
 	pthread_mutex_destroy(&tq.mu);
