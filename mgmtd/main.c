@@ -89,6 +89,7 @@ struct mgmtd {
 	struct kv_batch *batch;
 	struct mgmt_state *st;
 	struct reactor_timer lease_timer;
+	uint64_t last_check_ns;
 	struct reactor_timer stop_timer;
 	struct reactor_io signal_io;
 	int signal_fd;
@@ -256,8 +257,19 @@ RPC_DEFINE_HANDLERS(admin, ADMIN_OPS)
 static void lease_check(struct reactor_timer *t)
 {
 	struct mgmtd *d = SLUICE_CONTAINER_OF(t, struct mgmtd, lease_timer);
-	unsigned n = mgmt_expire(d->st, env_now_ns());
+	uint64_t now = env_now_ns();
+	unsigned n = 0;
 
+	if (d->last_check_ns && now - d->last_check_ns > d->cfg.lease_ms * ENV_NS_PER_MS / 2) {
+		/* We were not running (stopped, swapped out): the silence was ours, not the
+		 * nodes'. Failing everyone now would take every chain down at once. */
+		log_warn("lease check %llu ms late: mgmtd was stalled; renewing every lease",
+			 (unsigned long long)((now - d->last_check_ns) / ENV_NS_PER_MS));
+		mgmt_refresh_leases(d->st, now);
+	} else {
+		n = mgmt_expire(d->st, now);
+	}
+	d->last_check_ns = now;
 	if (n) {
 		persist(d);
 		log_warn("%u node(s) lost their lease; routing version %llu", n,

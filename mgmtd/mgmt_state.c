@@ -667,6 +667,12 @@ unsigned mgmt_expire(struct mgmt_state *st, uint64_t now_ns)
 	return expired;
 }
 
+void mgmt_refresh_leases(struct mgmt_state *st, uint64_t now_ns)
+{
+	for (size_t i = 0; i < st->nodes.n; i++)
+		st->nodes.v[i].last_hb_ns = now_ns;
+}
+
 /* ---- chain tables and admin overrides ------------------------------------------------------ */
 
 static int validate_chain_spec(struct mgmt_state *st, const Sluice__ChainSpec *cs,

@@ -54,8 +54,17 @@ SLUICE_MUST_USE int mgmt_heartbeat(struct mgmt_state *st, const Sluice__Heartbea
 				   uint64_t now_ns, Sluice__HeartbeatResp *resp,
 				   struct mgmt_err *err);
 
-/* Fail nodes whose lease ran out; returns how many. */
+/*
+ * Fail nodes whose lease ran out; returns how many. Expiry is decided here, by mgmtd's
+ * periodic check, not by the heartbeat path: a heartbeat that arrives late but before the
+ * check that would fail its node still renews the lease. That is safe - no chain changed -
+ * and the node had fenced itself at lease/2 meanwhile.
+ */
 unsigned mgmt_expire(struct mgmt_state *st, uint64_t now_ns);
+
+/* Give every live node a fresh lease from now_ns: for when mgmtd itself was stalled (a
+ * frozen process must not fail the whole cluster on waking up). */
+void mgmt_refresh_leases(struct mgmt_state *st, uint64_t now_ns);
 
 /* resp->chain_ids is malloc'd (free with mgmt_set_chain_table_resp_release). */
 SLUICE_MUST_USE int mgmt_set_chain_table(struct mgmt_state *st,
