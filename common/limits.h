@@ -23,6 +23,7 @@
 #define SLUICE_RPC_RETRIES_MAX        8
 #define SLUICE_RPC_DEADLINE_MAX_MS    (10u * 60u * 1000u)
 #define SLUICE_RPC_OPS_PER_SERVICE    256
+#define SLUICE_RPC_ERROR_DETAIL_MAX   256 /* bytes of reason text in an error reply */
 
 /* ---- transport ----------------------------------------------------------------------- */
 #define SLUICE_NET_CONNS_MAX          4096 /* per listener */

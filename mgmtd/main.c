@@ -122,7 +122,7 @@ static void refused(struct rpc_req *req, const char *what, int rc, const struct 
 {
 	log_warn_rl("%s from %s refused: %s (%s)", what, rpc_req_peer(req), err->msg,
 		    sluice_strerror(rc));
-	rpc_reply(req, rc, NULL, NULL, 0, NULL, NULL);
+	rpc_reply_error(req, rc, err->msg);
 }
 
 /* ---- mgmt service handlers ------------------------------------------------------------- */

@@ -123,6 +123,12 @@ void rpc_reply(struct rpc_req *req, int status, const ProtobufCMessage *resp,
 	       const struct iovec *bulk, unsigned nbulk, void (*release)(void *arg),
 	       void *release_arg);
 
+/*
+ * Reply with an error and a one-line reason for the caller (it reaches the client as
+ * rpc_result.error_detail; at most SLUICE_RPC_ERROR_DETAIL_MAX bytes are sent). status < 0.
+ */
+void rpc_reply_error(struct rpc_req *req, int status, const char *detail);
+
 /* ---- client ------------------------------------------------------------------------------ */
 
 struct rpc_client_cfg {
@@ -150,6 +156,7 @@ struct rpc_result {
 	ProtobufCMessage *resp; /* status 0 only; freed by rpc_result_release */
 	size_t resp_bulk_len; /* bytes of response bulk */
 	struct buf *resp_bulk; /* set when the call gave no resp_bulk buffer */
+	char *error_detail; /* remote errors: the server's one-line reason, or NULL */
 };
 
 /* Free what a result owns (the struct itself is the caller's). */

@@ -309,6 +309,24 @@ static bool cconn_bulk_dest(struct net_conn *nc, const struct frame_hdr *h, void
 	return true;
 }
 
+/* A printable copy of an error reply's reason text (see rpc_reply_error). */
+static char *error_detail(const struct buf *payload)
+{
+	size_t len = payload->len < SLUICE_RPC_ERROR_DETAIL_MAX ? payload->len
+								: SLUICE_RPC_ERROR_DETAIL_MAX;
+	char *s = malloc(len + 1);
+
+	if (!s)
+		return NULL;
+	for (size_t i = 0; i < len; i++) {
+		char ch = ((const char *)payload->data)[i];
+
+		s[i] = ch >= 0x20 && ch < 0x7f ? ch : '?';
+	}
+	s[len] = 0;
+	return s;
+}
+
 static void set_response(struct call *k, const struct frame_hdr *h, struct buf *payload,
 			 struct buf *bulk)
 {
@@ -316,6 +334,8 @@ static void set_response(struct call *k, const struct frame_hdr *h, struct buf *
 
 	if (status > 0)
 		status = -SLUICE_EPROTO; /* statuses on the wire are 0 or negative */
+	if (status < 0 && payload && payload->len)
+		k->res.error_detail = error_detail(payload);
 	if (status == 0) {
 		k->res.resp = protobuf_c_message_unpack(k->op->resp, NULL,
 							payload ? payload->len : 0,
@@ -670,8 +690,10 @@ void rpc_result_release(struct rpc_result *res)
 	if (res->resp)
 		protobuf_c_message_free_unpacked(res->resp, NULL);
 	buf_put(res->resp_bulk);
+	free(res->error_detail);
 	res->resp = NULL;
 	res->resp_bulk = NULL;
+	res->error_detail = NULL;
 }
 
 struct reactor *rpc_client_reactor(const struct rpc_client *c)

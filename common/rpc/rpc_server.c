@@ -215,6 +215,19 @@ static int pack_response(struct rpc_req *q, int status, const ProtobufCMessage *
 	return 0;
 }
 
+void rpc_reply_error(struct rpc_req *q, int status, const char *detail)
+{
+	size_t len = strnlen(detail, SLUICE_RPC_ERROR_DETAIL_MAX);
+
+	ASSERT(status < 0 && !q->resp_payload);
+	/* The reason travels as the payload of the error reply: plain text, no protobuf. */
+	if (len && bufpool_get(q->sc->srv->cfg.pool, len, &q->resp_payload) == 0) {
+		memcpy(q->resp_payload->data, detail, len);
+		q->resp_payload->len = len;
+	}
+	rpc_reply(q, status, NULL, NULL, 0, NULL, NULL);
+}
+
 void rpc_reply(struct rpc_req *q, int status, const ProtobufCMessage *resp,
 	       const struct iovec *bulk, unsigned nbulk, void (*release)(void *arg),
 	       void *release_arg)

@@ -1,0 +1,208 @@
+/*
+ * cli.h - internals of the `sluice` admin CLI (tools/), shared by its .c files. Not a
+ * library: nothing outside tools/ includes this.
+ *
+ * Pieces:
+ *  - cli_rpc_*: an rpc_client on a private reactor thread; the main thread makes blocking
+ *    mgmtc_* calls through it (cli_rpc.c).
+ *  - cli_routing_*: fetch the full routing table from mgmtd and look entities up by id
+ *    (cli_routing.c).
+ *  - cli_json_*: a small streaming JSON emitter with proper string escaping (cli_json.c).
+ *  - cli_fmt_*, cli_parse_*, name helpers, error lines: formatting and parsing (cli_util.c).
+ *  - cli_cmd_*: the commands (cli_status.c, cli_list.c, cli_chain.c), dispatched by main
+ *    (sluice.c). Each returns the process exit status: 0 ok, 1 error, 2 usage error.
+ *
+ * Everything runs on the main thread except the rpc client, which lives on its reactor.
+ */
+#ifndef SLUICE_TOOLS_CLI_H
+#define SLUICE_TOOLS_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "common/assert.h"
+#include "common/rpc/rpc.h"
+#include "proto/mgmt_ops.h"
+
+#define CLI_EXIT_OK    0
+#define CLI_EXIT_ERR   1
+#define CLI_EXIT_USAGE 2
+
+#define CLI_DEFAULT_MGMTD      "tcp://127.0.0.1:7100"
+#define CLI_DEFAULT_TIMEOUT_MS 10000u
+#define CLI_CHAINS_ARG_MAX     4096 /* --chain options of one chain-table set */
+#define CLI_LIST_SHOW_MAX      10   /* entries of a problem list in `status` text mode */
+
+/* Usage lines (after "sluice "), shared by the command table and the commands' checks. */
+#define CLI_USAGE_STATUS      "status [--json]"
+#define CLI_USAGE_NODE_LIST   "node list [--json]"
+#define CLI_USAGE_TARGET_LIST "target list [--json]"
+#define CLI_USAGE_TARGET_OFF  "target offline ID"
+#define CLI_USAGE_CHAIN_LIST  "chain list [--json]"
+#define CLI_USAGE_CHAIN_ORDER "chain set-order ID T1,T2,..."
+#define CLI_USAGE_TABLE_GEN \
+	"chain-table gen --replicas R [--table ID] [--seed S] [--dry-run] [--nodes N1,N2,...]"
+#define CLI_USAGE_TABLE_SET  "chain-table set [--table ID] --chain [C:]T1,T2,... [--chain ...]"
+#define CLI_USAGE_TABLE_SHOW "chain-table show [--table ID] [--json]"
+
+/* ---- the connection to mgmtd ------------------------------------------------------------ */
+
+struct cli_rpc;
+
+/* Start a reactor thread with an rpc client on it. -ENOMEM or a reactor error. Main thread. */
+SLUICE_MUST_USE int cli_rpc_start(uint32_t timeout_ms, struct cli_rpc **out);
+/* Destroy the client, stop the reactor, free. NULL ok. Main thread. */
+void cli_rpc_stop(struct cli_rpc *r);
+struct rpc_client *cli_rpc_client(struct cli_rpc *r);
+
+/* ---- parsed command line -------------------------------------------------------------- */
+
+/* Options, as bits, so each command can reject the ones it does not take. */
+enum cli_opt {
+	CLI_OPT_JSON = 1u << 0,
+	CLI_OPT_REPLICAS = 1u << 1,
+	CLI_OPT_TABLE = 1u << 2,
+	CLI_OPT_SEED = 1u << 3,
+	CLI_OPT_DRY_RUN = 1u << 4,
+	CLI_OPT_NODES = 1u << 5,
+	CLI_OPT_CHAIN = 1u << 6,
+};
+
+struct cli {
+	const char *mgmtd;   /* URI of mgmtd */
+	uint32_t timeout_ms; /* per RPC, retries included */
+	unsigned opts_seen;  /* enum cli_opt bits given on the command line */
+	bool json;
+	uint32_t replicas;
+	uint32_t table_id; /* 0 = not given (or: a new table) */
+	uint64_t seed;
+	bool dry_run;
+	const char *nodes;			/* "N1,N2,..." or NULL */
+	const char *chains[CLI_CHAINS_ARG_MAX]; /* --chain values, in order */
+	unsigned nchains;
+	char **args; /* positional words after the command words */
+	unsigned nargs;
+	struct cli_rpc *rpc; /* started by cli_connect */
+};
+
+/* Start the rpc client if not yet done. On failure prints the error; returns 0 or -errno. */
+SLUICE_MUST_USE int cli_connect(struct cli *c);
+
+/* ---- errors and usage ------------------------------------------------------------------ */
+
+/* "sluice: <what>: <sluice_strerror(rc)> (<rc>)" on stderr; returns CLI_EXIT_ERR. */
+int cli_fail(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Same, with the server's reason from res (if it sent one) before the error name. */
+int cli_fail_res(const struct rpc_result *res, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* "sluice: <problem>" and "usage: sluice <usage>" on stderr; returns CLI_EXIT_USAGE. */
+int cli_usage(const char *usage, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/*
+ * Parse unsigned decimal (or 0x hex; never octal) text into *out, within [min, max]. The
+ * whole string must be the number. -EINVAL otherwise; *out untouched on error.
+ */
+SLUICE_MUST_USE int cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+/*
+ * Parse "A,B,C" into ids[0..n), at most cap of them, each in [1, max]. Returns the count
+ * (>= 1), -EINVAL for bad syntax or an empty list, -E2BIG for more than cap.
+ */
+SLUICE_MUST_USE int cli_parse_id_list(const char *s, uint64_t max, uint64_t *ids, unsigned cap);
+
+/* ---- routing table ----------------------------------------------------------------------- */
+
+struct cli_routing {
+	struct rpc_result res;	  /* owns the unpacked response */
+	Sluice__RoutingTable *rt; /* inside res; entity arrays sorted by id */
+};
+
+/* GET_ROUTING since 0 (full table). Prints the error itself; returns 0 or the error. */
+SLUICE_MUST_USE int cli_routing_fetch(struct cli *c, struct cli_routing *out);
+void cli_routing_release(struct cli_routing *r);
+
+/* Lookups by id (binary search); NULL if absent. */
+const Sluice__NodeInfo *cli_routing_node(const struct cli_routing *r, uint32_t id);
+const Sluice__TargetInfo *cli_routing_target(const struct cli_routing *r, uint64_t id);
+const Sluice__ChainInfo *cli_routing_chain(const struct cli_routing *r, uint32_t id);
+const Sluice__ChainTableInfo *cli_routing_table(const struct cli_routing *r, uint32_t id);
+
+/* Health of a chain from its members' public states (unknown targets count as offline). */
+enum cli_chain_health {
+	CLI_CHAIN_HEALTHY,  /* every member serving */
+	CLI_CHAIN_DEGRADED, /* some serving, not all */
+	CLI_CHAIN_OFFLINE,  /* none serving */
+};
+enum cli_chain_health cli_chain_health(const struct cli_routing *r, const Sluice__ChainInfo *ch);
+const char *cli_chain_health_name(enum cli_chain_health h);
+
+/* ---- names and human-readable numbers ---------------------------------------------------- */
+
+const char *cli_node_type_name(Sluice__NodeType t);	  /* "storage", ... "unknown" */
+const char *cli_target_state_name(Sluice__TargetState s); /* "serving", ... */
+const char *cli_local_state_name(Sluice__LocalState s);	  /* "offline", "online", "uptodate" */
+
+/* "0 B", "512 B", "1.5 KiB", "12.0 GiB" into buf; returns buf. */
+const char *cli_fmt_bytes(uint64_t bytes, char *buf, size_t len);
+/* Age of a wall-clock timestamp in ms: "0.4s", "12s", "5m03s", "2h10m", "3d04h"; "-" if
+ * ms is 0 (never), "future" if ahead of our clock by more than a second. */
+const char *cli_fmt_age(uint64_t then_ms, uint64_t now_ms, char *buf, size_t len);
+/* Percentage done/total with one decimal ("24.7%"); "-" if total is 0. */
+const char *cli_fmt_pct(uint64_t done, uint64_t total, char *buf, size_t len);
+/* Wall clock now in ms (env seam). */
+uint64_t cli_now_wall_ms(void);
+
+/* ---- JSON emitter ----------------------------------------------------------------------- */
+
+#define CLI_JSON_DEPTH_MAX 16
+
+/*
+ * Pretty-printed JSON onto a FILE. cli_json_begin opens the top-level object; members are
+ * added with a key inside objects and with key NULL inside arrays (asserted); containers
+ * nest up to CLI_JSON_DEPTH_MAX. Strings are escaped (quotes, backslash, control bytes) and
+ * invalid UTF-8 is replaced by U+FFFD, so the output is always valid JSON.
+ */
+struct cli_json {
+	FILE *f;
+	unsigned depth;
+	bool first[CLI_JSON_DEPTH_MAX]; /* no member written yet at this depth */
+	bool flat[CLI_JSON_DEPTH_MAX];	/* an array kept on one line */
+	char close[CLI_JSON_DEPTH_MAX]; /* '}' or ']' */
+};
+
+void cli_json_begin(struct cli_json *j, FILE *f);
+void cli_json_end(struct cli_json *j); /* closes the top-level object, adds "\n" */
+void cli_json_obj(struct cli_json *j, const char *key);
+void cli_json_arr(struct cli_json *j, const char *key);
+/* An array of scalars printed on one line ([1, 2, 3]); no containers inside (asserted). */
+void cli_json_arr_flat(struct cli_json *j, const char *key);
+void cli_json_close(struct cli_json *j); /* the innermost open object or array */
+void cli_json_str(struct cli_json *j, const char *key, const char *v); /* NULL v: null */
+void cli_json_u64(struct cli_json *j, const char *key, uint64_t v);
+void cli_json_i64(struct cli_json *j, const char *key, int64_t v);
+void cli_json_bool(struct cli_json *j, const char *key, bool v);
+/* Write s as a JSON string literal (with quotes) to f. */
+void cli_json_write_string(FILE *f, const char *s);
+
+/* ---- chain rows, shared by `chain list` and `chain-table show` (cli_list.c) -------------- */
+
+void cli_chain_header(void);
+/* One text row: id, version, health, members head .. tail with their states. */
+void cli_chain_text(const struct cli_routing *r, const Sluice__ChainInfo *ch);
+/* One JSON object (inside an array). */
+void cli_chain_json(struct cli_json *j, const struct cli_routing *r, const Sluice__ChainInfo *ch);
+
+/* ---- commands (argument checks done by main: options allowed, word count) ---------------- */
+
+int cli_cmd_status(struct cli *c);
+int cli_cmd_node_list(struct cli *c);
+int cli_cmd_target_list(struct cli *c);
+int cli_cmd_chain_list(struct cli *c);
+int cli_cmd_target_offline(struct cli *c);
+int cli_cmd_chain_set_order(struct cli *c);
+int cli_cmd_table_gen(struct cli *c);
+int cli_cmd_table_set(struct cli *c);
+int cli_cmd_table_show(struct cli *c);
+
+#endif
