@@ -148,6 +148,7 @@ struct net_ops {
 	int (*send)(struct net_conn *c, struct net_send *s);
 	void (*close)(struct net_conn *c, int reason);
 	void (*pause_recv)(struct net_conn *c, bool paused);
+	void (*set_busy)(struct net_conn *c, bool busy);
 	int (*mr_register)(struct reactor *r, void *addr, size_t len, struct net_mr *out);
 	void (*mr_deregister)(struct net_mr *mr);
 	int (*pull)(struct net_conn *c, const struct net_bulk *b, void *dst,
@@ -213,6 +214,12 @@ static inline void net_close(struct net_conn *c, int reason)
 static inline void net_pause_recv(struct net_conn *c, bool paused)
 {
 	net_conn_ops(c)->pause_recv(c, paused);
+}
+/* The layer above has work outstanding for this peer (a request in a handler): a quiet
+ * peer is then waiting, not idle, so the idle timeout does not apply. */
+static inline void net_set_busy(struct net_conn *c, bool busy)
+{
+	net_conn_ops(c)->set_busy(c, busy);
 }
 static inline int net_peer_name(const struct net_conn *c, char *buf, size_t len)
 {

@@ -89,6 +89,7 @@ struct tcp_conn {
 	struct reactor_io in_io, out_io;
 	bool in_armed, out_armed;
 	bool paused; /* by the layer above */
+	bool busy; /* the layer above owes the peer replies: not idle */
 	bool starved; /* by an empty buffer pool; retry_timer armed */
 	uint32_t backoff_ms;
 
@@ -327,7 +328,7 @@ static void check_timer_fired(struct reactor_timer *t)
 		return;
 	}
 	/* Not while paused or starved: then it is us, not the peer, who stopped reading. */
-	if (c->idle_timeout_ms && !c->sq_head && !c->paused && !c->starved &&
+	if (c->idle_timeout_ms && !c->sq_head && !c->paused && !c->starved && !c->busy &&
 	    now - c->last_rx_ns >= (uint64_t)c->idle_timeout_ms * ENV_NS_PER_MS) {
 		conn_close(c, -ETIMEDOUT, "idle timeout");
 		return;
@@ -739,6 +740,15 @@ static void tcp_pause_recv(struct net_conn *nc, bool paused)
 		rx_drive(c);
 }
 
+static void tcp_set_busy(struct net_conn *nc, bool busy)
+{
+	struct tcp_conn *c = conn_of(nc);
+
+	if (c->busy && !busy)
+		c->last_rx_ns = env_now_ns(); /* idleness counts from the last reply */
+	c->busy = busy;
+}
+
 static void tcp_set_handler(struct net_conn *nc, const struct net_handler *h, void *arg)
 {
 	struct tcp_conn *c = conn_of(nc);
@@ -1004,6 +1014,7 @@ const struct net_ops net_tcp_ops = {
 	.send = tcp_send,
 	.close = tcp_close,
 	.pause_recv = tcp_pause_recv,
+	.set_busy = tcp_set_busy,
 	.mr_register = tcp_mr_register,
 	.mr_deregister = tcp_mr_deregister,
 	.pull = tcp_pull,

@@ -110,6 +110,8 @@ static void sconn_update_pause(struct sconn *sc)
 {
 	bool want = sc->inflight >= sc->srv->cfg.inflight_per_conn;
 
+	if (sc->nc && (sc->inflight == 0 || sc->inflight == 1))
+		net_set_busy(sc->nc, sc->inflight > 0); /* a slow handler is not an idle peer */
 	if (sc->nc && want != sc->paused) {
 		sc->paused = want;
 		net_pause_recv(sc->nc, want);

@@ -285,6 +285,11 @@ const char *echo_server_uri(const struct echo_server *s)
 	return s->uri;
 }
 
+struct bufpool *echo_server_pool(struct echo_server *s)
+{
+	return s->pool;
+}
+
 static void echo_stop_fn(void *arg)
 {
 	struct echo_server *s = arg;

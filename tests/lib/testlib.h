@@ -63,6 +63,9 @@ int echo_server_start_cfg(const char *uri, const struct rpc_server_cfg *cfg, siz
 			  struct echo_server **out);
 void echo_server_stats(struct echo_server *s, struct rpc_server_stats *out);
 const char *echo_server_uri(const struct echo_server *s); /* bound URI (port filled in) */
+/* The server's buffer pool (thread-safe), e.g. for benchmarks to bufpool_reserve the bulk
+ * sizes they will use before timing. Owned by the server; valid until echo_server_stop. */
+struct bufpool *echo_server_pool(struct echo_server *s);
 void echo_server_stop(struct echo_server *s);
 
 /* The echo server in a child process (runs build's sluice-test-echod). Returns the pid and

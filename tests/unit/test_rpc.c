@@ -154,6 +154,23 @@ static void test_cancel(void)
 	CHECK_EQ(c.status, -SLUICE_ECANCELED);
 }
 
+/* Regression (slow_handler_not_idle): a request still in its handler kept its connection
+ * alive past the server's idle timeout. Found by test_rpc_faults' author. */
+static void test_slow_handler_not_idle(void)
+{
+	struct rpc_server_cfg cfg = { .idle_timeout_ms = 1000 };
+	Sluice__Test__EchoReq req = SLUICE__TEST__ECHO_REQ__INIT;
+	struct rpc_call_opts o = { .timeout_ms = 10000, .retries = 0 };
+	struct echo_server *slow;
+	struct rpc_result res;
+
+	CHECK_EQ(echo_server_start_cfg("tcp://127.0.0.1:0", &cfg, 64u << 20, &slow), 0);
+	req.delay_ms = 2500;
+	CHECK_EQ(echoc_echo_once(tc.rpc, echo_server_uri(slow), &req, &o, &res), 0);
+	rpc_result_release(&res);
+	echo_server_stop(slow);
+}
+
 static void test_frame_codec(void)
 {
 	struct frame_hdr h = { .flags = FRAME_F_REQUEST, .opcode = frame_opcode(3, 7),
@@ -218,6 +235,7 @@ int main(void)
 	test_bulk(16u << 20, 4u << 20, false, true);
 	test_errors();
 	test_cancel();
+	test_slow_handler_not_idle();
 	test_client_stop(&tc);
 	echo_server_stop(srv);
 	return test_result();
