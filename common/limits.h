@@ -33,6 +33,10 @@
 #define SLUICE_NET_BACKENDS_MAX       4
 #define SLUICE_NET_IDLE_TIMEOUT_MS    (60u * 1000u) /* default, configurable per listener */
 #define SLUICE_NET_STALL_TIMEOUT_MS   (30u * 1000u) /* peer not reading its responses */
+/* A frame, once its header is in, must arrive within this grace plus its length at this
+ * rate, so a peer trickling bytes cannot pin receive buffers (slowloris). */
+#define SLUICE_NET_FRAME_GRACE_MS     5000u
+#define SLUICE_NET_FRAME_MIN_RATE     (1u * SLUICE_MiB) /* bytes per second */
 
 /* ---- reactor, workers, rings, pools -------------------------------------------------- */
 #define SLUICE_REACTOR_RING_ENTRIES   1024

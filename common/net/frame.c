@@ -108,6 +108,11 @@ int frame_hdr_decode(const uint8_t in[FRAME_HDR_SIZE], struct frame_hdr *out, co
 		return *why = "bulk length over limit", -SLUICE_ETOOBIG;
 	if (!(h.flags & FRAME_F_BULK_CRC) && h.bulk_crc != 0)
 		return *why = "bulk crc set without its flag", -SLUICE_EPROTO;
+	/* CRC32C of nothing is 0: an empty section with another CRC is a corrupt header. */
+	if (h.payload_len == 0 && h.payload_crc != 0)
+		return *why = "payload crc set for an empty payload", -SLUICE_EPROTO;
+	if (h.bulk_len == 0 && h.bulk_crc != 0)
+		return *why = "bulk crc set for an empty bulk", -SLUICE_EPROTO;
 	*out = h;
 	return 0;
 }

@@ -112,6 +112,7 @@ struct tcp_conn {
 	struct reactor_timer retry_timer; /* pool backoff */
 	struct reactor_timer notify_timer; /* deferred close notifications */
 	uint64_t last_rx_ns, last_tx_ns, started_ns;
+	uint64_t frame_deadline_ns; /* the frame being received must be complete by then */
 	uint32_t idle_timeout_ms, stall_timeout_ms, connect_timeout_ms;
 };
 
@@ -322,6 +323,10 @@ static void check_timer_fired(struct reactor_timer *t)
 		conn_close(c, -ETIMEDOUT, "connect timed out");
 		return;
 	}
+	if (c->phase != RX_HDR && now > c->frame_deadline_ns) {
+		conn_close(c, -ETIMEDOUT, "frame arriving too slowly");
+		return;
+	}
 	if (c->sq_head &&
 	    now - c->last_tx_ns >= (uint64_t)c->stall_timeout_ms * ENV_NS_PER_MS) {
 		conn_close(c, -ETIMEDOUT, "peer stopped reading");
@@ -392,6 +397,9 @@ static bool rx_begin_frame(struct tcp_conn *c)
 		return false;
 	}
 	c->stage_off += FRAME_HDR_SIZE;
+	c->frame_deadline_ns =
+		env_now_ns() + (uint64_t)SLUICE_NET_FRAME_GRACE_MS * ENV_NS_PER_MS +
+		((uint64_t)c->rx.payload_len + c->rx.bulk_len) * ENV_NS_PER_S / SLUICE_NET_FRAME_MIN_RATE;
 	c->phase = RX_PAYLOAD;
 	c->rx_need = c->rx.payload_len;
 	c->rx_got = 0;

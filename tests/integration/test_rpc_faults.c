@@ -902,6 +902,39 @@ static void regress_lost_callback_mid_bulk(void)
 	test_client_stop(&tc);
 }
 
+/*
+ * Regression (slowloris_frame): a peer that claims a large bulk and then trickles bytes
+ * held its receive buffer forever (it never looked idle). Frames must now arrive within
+ * SLUICE_NET_FRAME_GRACE_MS plus their length at SLUICE_NET_FRAME_MIN_RATE.
+ */
+static void regress_slowloris_frame(const char *uri)
+{
+	struct frame_hdr h = {.flags = FRAME_F_REQUEST,
+			      .opcode = frame_opcode(ECHO_SERVICE_ID, echo_OP_ECHO),
+			      .req_id = 1,
+			      .bulk_len = 1u << 20};
+	uint8_t wire[FRAME_HDR_SIZE];
+	uint64_t t0 = env_now_ns();
+	bool closed = false;
+	int fd;
+
+	scenario("h) a frame trickling in is cut off: it cannot pin a receive buffer");
+	fd = raw_connect(uri, 0);
+	CHECK(fd >= 0);
+	if (fd < 0)
+		return;
+	frame_hdr_encode(&h, wire);
+	CHECK_EQ(send(fd, wire, sizeof(wire), MSG_NOSIGNAL), (long)sizeof(wire));
+	/* one byte every 200 ms: never idle, hopelessly slow */
+	while (!closed && ms_since(t0) < 15000) {
+		closed = send(fd, "x", 1, MSG_NOSIGNAL) != 1 || wait_closed(fd, 200) >= 0;
+	}
+	CHECK(closed);
+	CHECK(ms_since(t0) >= SLUICE_NET_FRAME_GRACE_MS);
+	printf("  closed after %llu ms\n", (unsigned long long)ms_since(t0));
+	close(fd);
+}
+
 int main(int argc, char **argv)
 {
 	struct echo_server *srv;
@@ -918,6 +951,7 @@ int main(int argc, char **argv)
 		test_deadlines(echo_server_uri(srv));
 		test_cancel(echo_server_uri(srv));
 		test_max_calls(echo_server_uri(srv));
+		regress_slowloris_frame(echo_server_uri(srv));
 		echo_server_stop(srv);
 	}
 	test_idle_and_stuck();
