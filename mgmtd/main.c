@@ -118,12 +118,14 @@ static void persist(struct mgmtd *d)
 	exit(1);
 }
 
-static void refused(struct rpc_req *req, const char *what, int rc, const struct mgmt_err *err)
-{
-	log_warn_rl("%s from %s refused: %s (%s)", what, rpc_req_peer(req), err->msg,
-		    sluice_strerror(rc));
-	rpc_reply_error(req, rc, err->msg);
-}
+/* A macro, not a function, so each kind of refusal has its own log rate limit: a burst of
+ * bad admin requests must not hide refused heartbeats. */
+#define REFUSED(req, what, rc, err)                                                        \
+	do {                                                                               \
+		log_warn_rl("%s from %s refused: %s (%s)", (what), rpc_req_peer(req),      \
+			    (err)->msg, sluice_strerror(rc));                              \
+		rpc_reply_error((req), (rc), (err)->msg);                                  \
+	} while (0)
 
 /* ---- mgmt service handlers ------------------------------------------------------------- */
 
@@ -135,7 +137,7 @@ void mgmt_h_register(struct rpc_req *req, const Sluice__RegisterReq *msg, void *
 	int rc = mgmt_register(d->st, msg, env_now_ns(), &resp, &err);
 
 	if (rc) {
-		refused(req, "registration", rc, &err);
+		REFUSED(req, "registration", rc, &err);
 		return;
 	}
 	persist(d);
@@ -155,7 +157,7 @@ void mgmt_h_heartbeat(struct rpc_req *req, const Sluice__HeartbeatReq *msg, void
 	int rc = mgmt_heartbeat(d->st, msg, env_now_ns(), &resp, &err);
 
 	if (rc) {
-		refused(req, "heartbeat", rc, &err);
+		REFUSED(req, "heartbeat", rc, &err);
 		return;
 	}
 	persist(d);
@@ -189,7 +191,7 @@ void mgmt_h_set_chain_table(struct rpc_req *req, const Sluice__SetChainTableReq 
 	int rc = mgmt_set_chain_table(d->st, msg, &resp, &err);
 
 	if (rc) {
-		refused(req, "chain table", rc, &err);
+		REFUSED(req, "chain table", rc, &err);
 		return;
 	}
 	persist(d);
@@ -215,7 +217,7 @@ void mgmt_h_target_offline(struct rpc_req *req, const Sluice__TargetOfflineReq *
 	int rc = mgmt_target_offline(d->st, msg->target_id, &err);
 
 	if (rc) {
-		refused(req, "target offline", rc, &err);
+		REFUSED(req, "target offline", rc, &err);
 		return;
 	}
 	log_notice("admin set target %llu offline (from %s)", (unsigned long long)msg->target_id,
@@ -230,7 +232,7 @@ void mgmt_h_chain_set_order(struct rpc_req *req, const Sluice__ChainSetOrderReq 
 	int rc = mgmt_chain_set_order(d->st, msg, &err);
 
 	if (rc) {
-		refused(req, "chain set-order", rc, &err);
+		REFUSED(req, "chain set-order", rc, &err);
 		return;
 	}
 	log_notice("admin reordered chain %u (from %s)", msg->chain_id, rpc_req_peer(req));

@@ -208,15 +208,19 @@ static void eval_chain(struct mgmt_state *st, struct mchain *c)
 	touch_chain(st, c);
 }
 
-/* A target's local state changed: update it and its chain. */
+/*
+ * Record a target's local state and re-apply its chain's rules - even when the state did
+ * not change: a member promoted to syncing while it already reported up-to-date moves on
+ * at its next report, not never.
+ */
 static void set_local(struct mgmt_state *st, struct mtarget *t, Sluice__LocalState ls)
 {
 	if (t->pb->admin_offline)
 		ls = SLUICE__LOCAL_STATE__LS_OFFLINE;
-	if (t->pb->local_state == ls)
-		return;
-	t->pb->local_state = ls;
-	touch_target(st, t);
+	if (t->pb->local_state != ls) {
+		t->pb->local_state = ls;
+		touch_target(st, t);
+	}
 	if (t->pb->chain_id) {
 		struct mchain *c = find_chain(st, t->pb->chain_id);
 

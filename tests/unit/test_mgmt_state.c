@@ -191,6 +191,18 @@ int main(void)
 			   SLUICE__LOCAL_STATE__LS_UPTODATE), 0);
 	CHECK_EQ(target_state(n[1].targets[0]), SLUICE__TARGET_STATE__TS_SERVING);
 
+	/* Regression (stuck_syncing): a member that already says up-to-date when its turn to
+	 * sync comes is promoted at its next report instead of staying syncing forever. */
+	now += 10 * MS;
+	CHECK_EQ(heartbeat(&n[1], SLUICE__LOCAL_STATE__LS_OFFLINE, SLUICE__LOCAL_STATE__LS_OFFLINE), 0);
+	CHECK_EQ(target_state(n[1].targets[0]), SLUICE__TARGET_STATE__TS_OFFLINE);
+	CHECK_EQ(heartbeat(&n[1], SLUICE__LOCAL_STATE__LS_UPTODATE,
+			   SLUICE__LOCAL_STATE__LS_UPTODATE), 0);
+	CHECK_EQ(target_state(n[1].targets[0]), SLUICE__TARGET_STATE__TS_SYNCING);
+	CHECK_EQ(heartbeat(&n[1], SLUICE__LOCAL_STATE__LS_UPTODATE,
+			   SLUICE__LOCAL_STATE__LS_UPTODATE), 0);
+	CHECK_EQ(target_state(n[1].targets[0]), SLUICE__TARGET_STATE__TS_SERVING);
+
 	/* routing delta: only what changed after v */
 	v = mgmt_state_version(st);
 	CHECK_EQ(mgmt_target_offline(st, n[2].targets[0], &(struct mgmt_err){ 0 }), 0);
