@@ -21,10 +21,10 @@
 _Noreturn void sluice_panic(const char *file, int line, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-#define ASSERT(cond)                                                                       \
-	do {                                                                               \
-		if (SLUICE_UNLIKELY(!(cond)))                                              \
-			sluice_panic(__FILE__, __LINE__, "assertion failed: %s", #cond);   \
+#define ASSERT(cond)                                                                     \
+	do {                                                                             \
+		if (SLUICE_UNLIKELY(!(cond)))                                            \
+			sluice_panic(__FILE__, __LINE__, "assertion failed: %s", #cond); \
 	} while (0)
 
 #define PANIC(...) sluice_panic(__FILE__, __LINE__, __VA_ARGS__)
@@ -36,8 +36,8 @@ _Noreturn void sluice_panic(const char *file, int line, const char *fmt, ...)
 #endif
 
 #define SLUICE_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-#define SLUICE_MUST_USE      __attribute__((warn_unused_result))
-#define SLUICE_CONTAINER_OF(ptr, type, member)                                             \
+#define SLUICE_MUST_USE	     __attribute__((warn_unused_result))
+#define SLUICE_CONTAINER_OF(ptr, type, member) \
 	((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 #endif

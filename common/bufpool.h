@@ -29,7 +29,7 @@ struct buf {
 	size_t len;
 	struct bufpool *pool;
 	struct buf *next_free; /* pool-private */
-	uint8_t size_class; /* pool-private */
+	uint8_t size_class;    /* pool-private */
 };
 
 struct bufpool_stats {

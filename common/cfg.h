@@ -37,23 +37,23 @@
 #include "common/assert.h"
 
 enum cfg_type {
-	CFG_BOOL, /* field: bool */
-	CFG_INT, /* field: int64_t */
-	CFG_UINT, /* field: uint64_t */
-	CFG_SIZE, /* field: uint64_t, bytes */
+	CFG_BOOL,     /* field: bool */
+	CFG_INT,      /* field: int64_t */
+	CFG_UINT,     /* field: uint64_t */
+	CFG_SIZE,     /* field: uint64_t, bytes */
 	CFG_DURATION, /* field: uint64_t, milliseconds */
-	CFG_STRING, /* field: char *, owned by the struct, freed by cfg_free */
-	CFG_ENUM, /* field: int, index into enum_names */
+	CFG_STRING,   /* field: char *, owned by the struct, freed by cfg_free */
+	CFG_ENUM,     /* field: int, index into enum_names */
 };
 
 struct cfg_key {
 	const char *name; /* "section.key"; lower case, [a-z0-9_] */
 	enum cfg_type type;
-	size_t offset; /* offsetof(struct daemon_cfg, field) */
-	const char *def; /* default, written as it would be in a file; NULL = "" for strings */
+	size_t offset;	  /* offsetof(struct daemon_cfg, field) */
+	const char *def;  /* default, written as it would be in a file; NULL = "" for strings */
 	int64_t min, max; /* inclusive range for numeric types; both 0 = unbounded */
 	const char *const *enum_names; /* CFG_ENUM only, NULL-terminated */
-	const char *doc; /* one line, shown by --help */
+	const char *doc;	       /* one line, shown by --help */
 };
 
 struct cfg_schema {
@@ -74,8 +74,8 @@ SLUICE_MUST_USE int cfg_load_file(const struct cfg_schema *s, const char *path, 
 				  struct cfg_err *err);
 
 /* Parse text as if it were a file named `name` (used by cfg_load_file and the fuzzer). */
-SLUICE_MUST_USE int cfg_load_string(const struct cfg_schema *s, const char *name,
-				    const char *text, size_t len, void *out, struct cfg_err *err);
+SLUICE_MUST_USE int cfg_load_string(const struct cfg_schema *s, const char *name, const char *text,
+				    size_t len, void *out, struct cfg_err *err);
 
 /* Apply one "section.key=value" override (from --set). */
 SLUICE_MUST_USE int cfg_set(const struct cfg_schema *s, const char *assignment, void *out,

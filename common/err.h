@@ -17,23 +17,23 @@
 #define SLUICE_ERR_BASE 4096
 
 /* X(name, description). Append only: the numbers are part of the wire protocol. */
-#define SLUICE_ERRORS(X)                                                                   \
-	X(SLUICE_EPROTO, "malformed or unexpected protocol message")                         \
-	X(SLUICE_ECRC, "frame checksum mismatch")                                            \
-	X(SLUICE_ETOOBIG, "message exceeds a protocol size limit")                           \
-	X(SLUICE_EBADOP, "unknown opcode for this service")                                  \
-	X(SLUICE_EDEADLINE, "request deadline expired")                                      \
-	X(SLUICE_ECANCELED, "request canceled by the caller")                                \
-	X(SLUICE_ECONNLOST, "connection to the peer was lost")                               \
-	X(SLUICE_ESHUTDOWN, "component is shutting down")                                    \
-	X(SLUICE_ECONFIG, "invalid configuration")                                           \
-	X(SLUICE_EROUTING, "stale routing table: refresh from mgmtd")                        \
-	X(SLUICE_ECHAINVER, "chain version mismatch")                                        \
-	X(SLUICE_ENOTCOMMIT, "chunk has an uncommitted update, retry shortly")                \
-	X(SLUICE_ECHECKSUM, "stored data failed its checksum")                               \
-	X(SLUICE_ESTALE_LEASE, "lease expired: node is fenced")                              \
-	X(SLUICE_ENOTHEAD, "target is not the head of its chain")                            \
-	X(SLUICE_ETARGET_OFFLINE, "storage target is offline")                               \
+#define SLUICE_ERRORS(X)                                                       \
+	X(SLUICE_EPROTO, "malformed or unexpected protocol message")           \
+	X(SLUICE_ECRC, "frame checksum mismatch")                              \
+	X(SLUICE_ETOOBIG, "message exceeds a protocol size limit")             \
+	X(SLUICE_EBADOP, "unknown opcode for this service")                    \
+	X(SLUICE_EDEADLINE, "request deadline expired")                        \
+	X(SLUICE_ECANCELED, "request canceled by the caller")                  \
+	X(SLUICE_ECONNLOST, "connection to the peer was lost")                 \
+	X(SLUICE_ESHUTDOWN, "component is shutting down")                      \
+	X(SLUICE_ECONFIG, "invalid configuration")                             \
+	X(SLUICE_EROUTING, "stale routing table: refresh from mgmtd")          \
+	X(SLUICE_ECHAINVER, "chain version mismatch")                          \
+	X(SLUICE_ENOTCOMMIT, "chunk has an uncommitted update, retry shortly") \
+	X(SLUICE_ECHECKSUM, "stored data failed its checksum")                 \
+	X(SLUICE_ESTALE_LEASE, "lease expired: node is fenced")                \
+	X(SLUICE_ENOTHEAD, "target is not the head of its chain")              \
+	X(SLUICE_ETARGET_OFFLINE, "storage target is offline")                 \
 	X(SLUICE_EAUTH, "authentication failed")
 
 enum sluice_err {
@@ -41,7 +41,7 @@ enum sluice_err {
 #define SLUICE_ERR_ENUM_(name, desc) name,
 	SLUICE_ERRORS(SLUICE_ERR_ENUM_)
 #undef SLUICE_ERR_ENUM_
-	SLUICE_ERR_END_
+		SLUICE_ERR_END_
 };
 
 /*

@@ -30,22 +30,19 @@ SLUICE_MUST_USE int kv_open(const char *path, struct kv **out, char *why, size_t
 void kv_close(struct kv *kv); /* NULL ok */
 
 /* Copy of the value of key into a malloc'd buffer (*val, *vlen; free with free()). */
-SLUICE_MUST_USE int kv_get(struct kv *kv, const void *key, size_t klen, void **val,
-			   size_t *vlen);
+SLUICE_MUST_USE int kv_get(struct kv *kv, const void *key, size_t klen, void **val, size_t *vlen);
 
 /*
  * Call fn for every key starting with prefix, in key order, until fn returns nonzero
  * (which is then returned). Key and value are valid only during the call.
  */
-SLUICE_MUST_USE int kv_scan(struct kv *kv, const void *prefix, size_t plen,
-			    int (*fn)(const void *k, size_t klen, const void *v, size_t vlen,
-				      void *arg),
-			    void *arg);
+SLUICE_MUST_USE int
+kv_scan(struct kv *kv, const void *prefix, size_t plen,
+	int (*fn)(const void *k, size_t klen, const void *v, size_t vlen, void *arg), void *arg);
 
 SLUICE_MUST_USE int kv_batch_create(struct kv_batch **out);
 void kv_batch_destroy(struct kv_batch *b); /* NULL ok */
-void kv_batch_put(struct kv_batch *b, const void *key, size_t klen, const void *val,
-		  size_t vlen);
+void kv_batch_put(struct kv_batch *b, const void *key, size_t klen, const void *val, size_t vlen);
 void kv_batch_delete(struct kv_batch *b, const void *key, size_t klen);
 unsigned kv_batch_count(const struct kv_batch *b);
 

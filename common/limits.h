@@ -16,52 +16,52 @@
 
 /* ---- frames and RPC ------------------------------------------------------------------ */
 #define SLUICE_FRAME_PAYLOAD_MAX      (1u * SLUICE_MiB)
-#define SLUICE_FRAME_BULK_MAX         (64u * SLUICE_MiB + 4u * SLUICE_KiB)
-#define SLUICE_RPC_INFLIGHT_PER_CONN  256 /* requests a server handles at once per conn */
-#define SLUICE_RPC_CALLS_MAX          65536 /* outstanding client calls per rpc client */
+#define SLUICE_FRAME_BULK_MAX	      (64u * SLUICE_MiB + 4u * SLUICE_KiB)
+#define SLUICE_RPC_INFLIGHT_PER_CONN  256   /* requests a server handles at once per conn */
+#define SLUICE_RPC_CALLS_MAX	      65536 /* outstanding client calls per rpc client */
 #define SLUICE_RPC_CONNS_PER_PEER_MAX 16
-#define SLUICE_RPC_RETRIES_MAX        8
+#define SLUICE_RPC_RETRIES_MAX	      8
 #define SLUICE_RPC_DEADLINE_MAX_MS    (10u * 60u * 1000u)
 #define SLUICE_RPC_OPS_PER_SERVICE    256
 #define SLUICE_RPC_ERROR_DETAIL_MAX   256 /* bytes of reason text in an error reply */
 
 /* ---- transport ----------------------------------------------------------------------- */
-#define SLUICE_NET_CONNS_MAX          4096 /* per listener */
-#define SLUICE_NET_RECV_STAGE_BYTES   (64u * SLUICE_KiB)
-#define SLUICE_NET_SEND_IOV_MAX       64
-#define SLUICE_NET_ADDR_MAX           128 /* "tcp://host:port" as text */
-#define SLUICE_NET_BACKENDS_MAX       4
-#define SLUICE_NET_IDLE_TIMEOUT_MS    (60u * 1000u) /* default, configurable per listener */
-#define SLUICE_NET_STALL_TIMEOUT_MS   (30u * 1000u) /* peer not reading its responses */
+#define SLUICE_NET_CONNS_MAX	    4096 /* per listener */
+#define SLUICE_NET_RECV_STAGE_BYTES (64u * SLUICE_KiB)
+#define SLUICE_NET_SEND_IOV_MAX	    64
+#define SLUICE_NET_ADDR_MAX	    128 /* "tcp://host:port" as text */
+#define SLUICE_NET_BACKENDS_MAX	    4
+#define SLUICE_NET_IDLE_TIMEOUT_MS  (60u * 1000u) /* default, configurable per listener */
+#define SLUICE_NET_STALL_TIMEOUT_MS (30u * 1000u) /* peer not reading its responses */
 /* A frame, once its header is in, must arrive within this grace plus its length at this
  * rate, so a peer trickling bytes cannot pin receive buffers (slowloris). */
-#define SLUICE_NET_FRAME_GRACE_MS     5000u
-#define SLUICE_NET_FRAME_MIN_RATE     (1u * SLUICE_MiB) /* bytes per second */
+#define SLUICE_NET_FRAME_GRACE_MS 5000u
+#define SLUICE_NET_FRAME_MIN_RATE (1u * SLUICE_MiB) /* bytes per second */
 
 /* ---- reactor, workers, rings, pools -------------------------------------------------- */
-#define SLUICE_REACTOR_RING_ENTRIES   1024
-#define SLUICE_REACTOR_INBOX_DEPTH    4096
-#define SLUICE_REACTOR_TIMERS_MAX     (SLUICE_RPC_CALLS_MAX + 1024)
-#define SLUICE_REACTOR_BUDGET         256 /* completions handled per loop turn */
-#define SLUICE_WORKERS_MAX            64
-#define SLUICE_WORKER_QUEUE_DEPTH     4096
-#define SLUICE_RING_DEPTH_MAX         (1u << 20)
-#define SLUICE_BUFPOOL_ALIGN          4096u /* O_DIRECT alignment */
-#define SLUICE_BUFPOOL_MIN_BYTES      (4u * SLUICE_KiB)
-#define SLUICE_BUFPOOL_CLASSES        16 /* 4 KiB .. 64 MiB, plus the bulk-max class */
+#define SLUICE_REACTOR_RING_ENTRIES 1024
+#define SLUICE_REACTOR_INBOX_DEPTH  4096
+#define SLUICE_REACTOR_TIMERS_MAX   (SLUICE_RPC_CALLS_MAX + 1024)
+#define SLUICE_REACTOR_BUDGET	    256 /* completions handled per loop turn */
+#define SLUICE_WORKERS_MAX	    64
+#define SLUICE_WORKER_QUEUE_DEPTH   4096
+#define SLUICE_RING_DEPTH_MAX	    (1u << 20)
+#define SLUICE_BUFPOOL_ALIGN	    4096u /* O_DIRECT alignment */
+#define SLUICE_BUFPOOL_MIN_BYTES    (4u * SLUICE_KiB)
+#define SLUICE_BUFPOOL_CLASSES	    16 /* 4 KiB .. 64 MiB, plus the bulk-max class */
 
 /* ---- config and logging -------------------------------------------------------------- */
-#define SLUICE_CFG_LINE_MAX           4096
-#define SLUICE_CFG_KEY_MAX            128
-#define SLUICE_CFG_FILE_MAX_BYTES     (1u * SLUICE_MiB)
-#define SLUICE_LOG_LINE_MAX           2048
+#define SLUICE_CFG_LINE_MAX	  4096
+#define SLUICE_CFG_KEY_MAX	  128
+#define SLUICE_CFG_FILE_MAX_BYTES (1u * SLUICE_MiB)
+#define SLUICE_LOG_LINE_MAX	  2048
 
 /* ---- placement and namespace (used from the mgmtd and meta issues on) ----------------- */
-#define SLUICE_CHUNK_SIZE_MIN         (64u * SLUICE_KiB)
-#define SLUICE_CHUNK_SIZE_MAX         (64u * SLUICE_MiB)
-#define SLUICE_CHAIN_LEN_MAX          8
-#define SLUICE_NAME_MAX               255
-#define SLUICE_PATH_MAX               4096
+#define SLUICE_CHUNK_SIZE_MIN (64u * SLUICE_KiB)
+#define SLUICE_CHUNK_SIZE_MAX (64u * SLUICE_MiB)
+#define SLUICE_CHAIN_LEN_MAX  8
+#define SLUICE_NAME_MAX	      255
+#define SLUICE_PATH_MAX	      4096
 
 static_assert(SLUICE_FRAME_BULK_MAX >= SLUICE_CHUNK_SIZE_MAX, "a bulk must fit a whole chunk");
 static_assert(SLUICE_FRAME_BULK_MAX < UINT32_MAX, "bulk length is a u32 on the wire");

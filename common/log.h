@@ -36,12 +36,12 @@ enum log_level {
 	LOG_LVL_DEBUG = 7,
 };
 
-#define SLUICE_LOG_RL_BURST     10
+#define SLUICE_LOG_RL_BURST	10
 #define SLUICE_LOG_RL_WINDOW_MS 5000
 
 struct log_facility {
 	const char *name;
-	int level; /* effective threshold; -1 until resolved from the global config */
+	int level;	     /* effective threshold; -1 until resolved from the global config */
 	uint32_t config_gen; /* log config generation the level was resolved against */
 };
 
@@ -51,14 +51,14 @@ struct log_ratelimit {
 	uint32_t suppressed;
 };
 
-#define LOG_FACILITY(fname)                                                                \
-	static struct log_facility log_facility_ = { .name = (fname), .level = -1 }
+#define LOG_FACILITY(fname) \
+	static struct log_facility log_facility_ = {.name = (fname), .level = -1}
 
 /* True if a message at `level` from facility `f` would be written. Cheap: no formatting. */
 bool log_enabled(struct log_facility *f, int level);
 
-void log_write(struct log_facility *f, int level, const char *file, int line, const char *fmt,
-	       ...) __attribute__((format(printf, 5, 6)));
+void log_write(struct log_facility *f, int level, const char *file, int line, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
 
 /* Rate-limited variant: rl is a per-call-site state (see log_*_rl below). */
 void log_write_rl(struct log_facility *f, struct log_ratelimit *rl, int level, const char *file,
@@ -83,23 +83,23 @@ int log_level_parse(const char *name);
 #define LOG_AT_(lvl, ...)                                                                  \
 	do {                                                                               \
 		if (log_enabled(&log_facility_, (lvl)))                                    \
-			log_write(&log_facility_, (lvl), __FILE__, __LINE__, __VA_ARGS__);  \
+			log_write(&log_facility_, (lvl), __FILE__, __LINE__, __VA_ARGS__); \
 	} while (0)
 
-#define LOG_AT_RL_(lvl, ...)                                                               \
-	do {                                                                               \
-		static struct log_ratelimit log_rl_;                                       \
-		if (log_enabled(&log_facility_, (lvl)))                                    \
-			log_write_rl(&log_facility_, &log_rl_, (lvl), __FILE__, __LINE__,    \
-				     __VA_ARGS__);                                         \
+#define LOG_AT_RL_(lvl, ...)                                                              \
+	do {                                                                              \
+		static struct log_ratelimit log_rl_;                                      \
+		if (log_enabled(&log_facility_, (lvl)))                                   \
+			log_write_rl(&log_facility_, &log_rl_, (lvl), __FILE__, __LINE__, \
+				     __VA_ARGS__);                                        \
 	} while (0)
 
-#define log_err(...)       LOG_AT_(LOG_LVL_ERR, __VA_ARGS__)
-#define log_warn(...)      LOG_AT_(LOG_LVL_WARN, __VA_ARGS__)
-#define log_notice(...)    LOG_AT_(LOG_LVL_NOTICE, __VA_ARGS__)
-#define log_info(...)      LOG_AT_(LOG_LVL_INFO, __VA_ARGS__)
-#define log_debug(...)     LOG_AT_(LOG_LVL_DEBUG, __VA_ARGS__)
-#define log_err_rl(...)    LOG_AT_RL_(LOG_LVL_ERR, __VA_ARGS__)
+#define log_err(...)	   LOG_AT_(LOG_LVL_ERR, __VA_ARGS__)
+#define log_warn(...)	   LOG_AT_(LOG_LVL_WARN, __VA_ARGS__)
+#define log_notice(...)	   LOG_AT_(LOG_LVL_NOTICE, __VA_ARGS__)
+#define log_info(...)	   LOG_AT_(LOG_LVL_INFO, __VA_ARGS__)
+#define log_debug(...)	   LOG_AT_(LOG_LVL_DEBUG, __VA_ARGS__)
+#define log_err_rl(...)	   LOG_AT_RL_(LOG_LVL_ERR, __VA_ARGS__)
 #define log_warn_rl(...)   LOG_AT_RL_(LOG_LVL_WARN, __VA_ARGS__)
 #define log_notice_rl(...) LOG_AT_RL_(LOG_LVL_NOTICE, __VA_ARGS__)
 #define log_info_rl(...)   LOG_AT_RL_(LOG_LVL_INFO, __VA_ARGS__)

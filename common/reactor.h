@@ -74,7 +74,7 @@ void reactor_post_wait(struct reactor *r, struct reactor_msg *msg);
 struct reactor_timer {
 	void (*cb)(struct reactor_timer *t);
 	uint64_t deadline_ns; /* env_now_ns() time it fires at */
-	uint32_t heap_idx_; /* reactor-private; 0 = not armed */
+	uint32_t heap_idx_;   /* reactor-private; 0 = not armed */
 };
 
 void reactor_timer_init(struct reactor_timer *t, void (*cb)(struct reactor_timer *t));
@@ -105,8 +105,8 @@ struct reactor_io {
 
 /*
  * Reserve an SQE whose completion goes to io->cb (io NULL: nobody wants the completion,
- * e.g. a poll removal; it is dropped and not counted as in flight). Reactor thread only. Flushes the SQ to
- * the kernel if it is full, so this only fails (NULL) if the kernel refuses to take SQEs.
+ * e.g. a poll removal; it is dropped and not counted as in flight). Reactor thread only. Flushes
+ * the SQ to the kernel if it is full, so this only fails (NULL) if the kernel refuses to take SQEs.
  * The caller fills the operation (io_uring_prep_*), leaving user_data alone; the SQE is
  * submitted at the end of the current loop turn (or by reactor_flush).
  */

@@ -23,8 +23,8 @@ struct worker_job {
 	/* Runs on the origin reactor's thread after run returns (or with origin NULL: on the
 	 * worker thread right after run). */
 	void (*done)(struct worker_job *job);
-	struct reactor *origin; /* set by worker_submit */
-	struct reactor_msg msg_; /* pool-private */
+	struct reactor *origin;	  /* set by worker_submit */
+	struct reactor_msg msg_;  /* pool-private */
 	struct worker_job *next_; /* pool-private */
 };
 

@@ -33,7 +33,7 @@
 struct chain_member {
 	uint64_t target_id;
 	Sluice__TargetState state; /* public */
-	Sluice__LocalState local; /* reported */
+	Sluice__LocalState local;  /* reported */
 };
 
 /* Apply the rules to members[0..n) in place. Returns true if any state or the order

@@ -55,23 +55,23 @@ struct mgmtd_cfg {
 	int log_level;
 };
 
-static const char *const log_levels[] = { "err", "warn", "notice", "info", "debug", NULL };
+static const char *const log_levels[] = {"err", "warn", "notice", "info", "debug", NULL};
 
 static const struct cfg_key mgmtd_keys[] = {
-	{ "mgmtd.listen", CFG_STRING, offsetof(struct mgmtd_cfg, listen), "tcp://127.0.0.1:7100",
-	  0, 0, NULL, "address to serve on (port 0 picks a free port)" },
-	{ "mgmtd.data_dir", CFG_STRING, offsetof(struct mgmtd_cfg, data_dir),
-	  "/var/lib/sluice/mgmtd", 0, 0, NULL, "directory of the RocksDB cluster map" },
-	{ "mgmtd.ready_file", CFG_STRING, offsetof(struct mgmtd_cfg, ready_file), "", 0, 0, NULL,
-	  "if set, the bound address is written here once serving" },
-	{ "mgmtd.heartbeat_ms", CFG_DURATION, offsetof(struct mgmtd_cfg, heartbeat_ms), "1s", 10,
-	  60000, NULL, "how often nodes heartbeat" },
-	{ "mgmtd.lease_ms", CFG_DURATION, offsetof(struct mgmtd_cfg, lease_ms), "10s", 50, 600000,
-	  NULL, "a node not heard from this long is failed (it fences itself at half)" },
-	{ "mgmtd.check_interval_ms", CFG_DURATION, offsetof(struct mgmtd_cfg, check_interval_ms),
-	  "500ms", 10, 60000, NULL, "how often leases are checked" },
-	{ "log.level", CFG_ENUM, offsetof(struct mgmtd_cfg, log_level), "info", 0, 0, log_levels,
-	  "log threshold" },
+	{"mgmtd.listen", CFG_STRING, offsetof(struct mgmtd_cfg, listen), "tcp://127.0.0.1:7100", 0,
+	 0, NULL, "address to serve on (port 0 picks a free port)"},
+	{"mgmtd.data_dir", CFG_STRING, offsetof(struct mgmtd_cfg, data_dir),
+	 "/var/lib/sluice/mgmtd", 0, 0, NULL, "directory of the RocksDB cluster map"},
+	{"mgmtd.ready_file", CFG_STRING, offsetof(struct mgmtd_cfg, ready_file), "", 0, 0, NULL,
+	 "if set, the bound address is written here once serving"},
+	{"mgmtd.heartbeat_ms", CFG_DURATION, offsetof(struct mgmtd_cfg, heartbeat_ms), "1s", 10,
+	 60000, NULL, "how often nodes heartbeat"},
+	{"mgmtd.lease_ms", CFG_DURATION, offsetof(struct mgmtd_cfg, lease_ms), "10s", 50, 600000,
+	 NULL, "a node not heard from this long is failed (it fences itself at half)"},
+	{"mgmtd.check_interval_ms", CFG_DURATION, offsetof(struct mgmtd_cfg, check_interval_ms),
+	 "500ms", 10, 60000, NULL, "how often leases are checked"},
+	{"log.level", CFG_ENUM, offsetof(struct mgmtd_cfg, log_level), "info", 0, 0, log_levels,
+	 "log threshold"},
 };
 
 static const struct cfg_schema mgmtd_schema = {
@@ -120,11 +120,11 @@ static void persist(struct mgmtd *d)
 
 /* A macro, not a function, so each kind of refusal has its own log rate limit: a burst of
  * bad admin requests must not hide refused heartbeats. */
-#define REFUSED(req, what, rc, err)                                                        \
-	do {                                                                               \
-		log_warn_rl("%s from %s refused: %s (%s)", (what), rpc_req_peer(req),      \
-			    (err)->msg, sluice_strerror(rc));                              \
-		rpc_reply_error((req), (rc), (err)->msg);                                  \
+#define REFUSED(req, what, rc, err)                                                               \
+	do {                                                                                      \
+		log_warn_rl("%s from %s refused: %s (%s)", (what), rpc_req_peer(req), (err)->msg, \
+			    sluice_strerror(rc));                                                 \
+		rpc_reply_error((req), (rc), (err)->msg);                                         \
 	} while (0)
 
 /* ---- mgmt service handlers ------------------------------------------------------------- */
@@ -132,7 +132,7 @@ static void persist(struct mgmtd *d)
 void mgmt_h_register(struct rpc_req *req, const Sluice__RegisterReq *msg, void *ctx)
 {
 	struct mgmtd *d = ctx;
-	struct mgmt_err err = { "" };
+	struct mgmt_err err = {""};
 	Sluice__RegisterResp resp;
 	int rc = mgmt_register(d->st, msg, env_now_ns(), &resp, &err);
 
@@ -151,7 +151,7 @@ void mgmt_h_register(struct rpc_req *req, const Sluice__RegisterReq *msg, void *
 void mgmt_h_heartbeat(struct rpc_req *req, const Sluice__HeartbeatReq *msg, void *ctx)
 {
 	struct mgmtd *d = ctx;
-	struct mgmt_err err = { "" };
+	struct mgmt_err err = {""};
 	Sluice__HeartbeatResp resp;
 	uint64_t before = mgmt_state_version(d->st);
 	int rc = mgmt_heartbeat(d->st, msg, env_now_ns(), &resp, &err);
@@ -186,7 +186,7 @@ void mgmt_h_get_routing(struct rpc_req *req, const Sluice__GetRoutingReq *msg, v
 void mgmt_h_set_chain_table(struct rpc_req *req, const Sluice__SetChainTableReq *msg, void *ctx)
 {
 	struct mgmtd *d = ctx;
-	struct mgmt_err err = { "" };
+	struct mgmt_err err = {""};
 	Sluice__SetChainTableResp resp;
 	int rc = mgmt_set_chain_table(d->st, msg, &resp, &err);
 
@@ -213,7 +213,7 @@ static void reply_admin(struct mgmtd *d, struct rpc_req *req)
 void mgmt_h_target_offline(struct rpc_req *req, const Sluice__TargetOfflineReq *msg, void *ctx)
 {
 	struct mgmtd *d = ctx;
-	struct mgmt_err err = { "" };
+	struct mgmt_err err = {""};
 	int rc = mgmt_target_offline(d->st, msg->target_id, &err);
 
 	if (rc) {
@@ -228,7 +228,7 @@ void mgmt_h_target_offline(struct rpc_req *req, const Sluice__TargetOfflineReq *
 void mgmt_h_chain_set_order(struct rpc_req *req, const Sluice__ChainSetOrderReq *msg, void *ctx)
 {
 	struct mgmtd *d = ctx;
-	struct mgmt_err err = { "" };
+	struct mgmt_err err = {""};
 	int rc = mgmt_chain_set_order(d->st, msg, &err);
 
 	if (rc) {
@@ -349,7 +349,7 @@ static int write_ready_file(const char *path, const char *uri)
 
 static int open_state(struct mgmtd *d)
 {
-	struct mgmt_err err = { "" };
+	struct mgmt_err err = {""};
 	int rc;
 
 	if (mkdir(d->cfg.data_dir, 0750) != 0 && errno != EEXIST) {
@@ -382,7 +382,7 @@ static int open_state(struct mgmtd *d)
 
 static int start_serving(struct mgmtd *d)
 {
-	struct rpc_server_cfg scfg = { 0 };
+	struct rpc_server_cfg scfg = {0};
 	char bound[SLUICE_NET_ADDR_MAX];
 	int rc;
 

@@ -29,10 +29,10 @@
 #include "mgmtd/chain_rules.h"
 #include "mgmtd/mgmt_state.h"
 
-#define ADDRS_MAX        8
+#define ADDRS_MAX	 8
 #define TARGETS_PER_NODE 256
-#define HOSTNAME_MAX     255
-#define PATH_MAX_LEN     1024
+#define HOSTNAME_MAX	 255
+#define PATH_MAX_LEN	 1024
 
 struct mnode {
 	Sluice__NodeInfo *pb;
@@ -55,10 +55,10 @@ struct mtable {
 	bool dirty;
 };
 
-#define VEC(T)                                                                             \
-	struct {                                                                           \
-		T *v;                                                                      \
-		size_t n, cap;                                                             \
+#define VEC(T)                 \
+	struct {               \
+		T *v;          \
+		size_t n, cap; \
 	}
 
 struct mgmt_state {
@@ -89,9 +89,10 @@ static int vec_grow(void **v, size_t *cap, size_t need, size_t elem)
 	return 0;
 }
 
-#define VEC_PUSH(vec, item)                                                                \
-	(vec_grow((void **)&(vec).v, &(vec).cap, (vec).n + 1, sizeof(*(vec).v)) ? -ENOMEM    \
-	 : ((vec).v[(vec).n++] = (item), 0))
+#define VEC_PUSH(vec, item)                                                     \
+	(vec_grow((void **)&(vec).v, &(vec).cap, (vec).n + 1, sizeof(*(vec).v)) \
+		 ? -ENOMEM                                                      \
+		 : ((vec).v[(vec).n++] = (item), 0))
 
 static int fail(struct mgmt_err *err, int rc, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -110,20 +111,20 @@ static int fail(struct mgmt_err *err, int rc, const char *fmt, ...)
 
 /* ---- lookups (binary search: arrays are sorted by id) --------------------------------- */
 
-#define DEFINE_FIND(name, type, vecname, idtype)                                           \
-	static type *name(struct mgmt_state *st, idtype id)                                \
-	{                                                                                  \
-		size_t lo = 0, hi = st->vecname.n;                                         \
-		while (lo < hi) {                                                          \
-			size_t mid = lo + (hi - lo) / 2;                                   \
-			if (st->vecname.v[mid].pb->id < id)                                \
-				lo = mid + 1;                                              \
-			else                                                               \
-				hi = mid;                                                  \
-		}                                                                          \
-		if (lo < st->vecname.n && st->vecname.v[lo].pb->id == id)                  \
-			return &st->vecname.v[lo];                                         \
-		return NULL;                                                               \
+#define DEFINE_FIND(name, type, vecname, idtype)                          \
+	static type *name(struct mgmt_state *st, idtype id)               \
+	{                                                                 \
+		size_t lo = 0, hi = st->vecname.n;                        \
+		while (lo < hi) {                                         \
+			size_t mid = lo + (hi - lo) / 2;                  \
+			if (st->vecname.v[mid].pb->id < id)               \
+				lo = mid + 1;                             \
+			else                                              \
+				hi = mid;                                 \
+		}                                                         \
+		if (lo < st->vecname.n && st->vecname.v[lo].pb->id == id) \
+			return &st->vecname.v[lo];                        \
+		return NULL;                                              \
 	}
 
 DEFINE_FIND(find_node, struct mnode, nodes, uint32_t)
@@ -191,7 +192,7 @@ static void eval_chain(struct mgmt_state *st, struct mchain *c)
 		struct mtarget *t = find_target(st, c->pb->targets[i]);
 
 		ASSERT(t); /* chains only ever reference existing targets */
-		m[i] = (struct chain_member){ t->pb->id, t->pb->state, t->pb->local_state };
+		m[i] = (struct chain_member){t->pb->id, t->pb->state, t->pb->local_state};
 	}
 	if (!chain_rules_apply(m, (unsigned)n))
 		return;
@@ -316,13 +317,13 @@ int mgmt_state_collect(struct mgmt_state *st, struct kv_batch *b)
 {
 	int n = 0, rc = 0;
 
-#define COLLECT(vec, kind)                                                                 \
-	for (size_t i = 0; i < st->vec.n && rc == 0; i++) {                                \
-		if (!st->vec.v[i].dirty)                                                   \
-			continue;                                                          \
-		rc = put_msg(b, kind, st->vec.v[i].pb->id, &st->vec.v[i].pb->base);        \
-		st->vec.v[i].dirty = false;                                                \
-		n++;                                                                       \
+#define COLLECT(vec, kind)                                                          \
+	for (size_t i = 0; i < st->vec.n && rc == 0; i++) {                         \
+		if (!st->vec.v[i].dirty)                                            \
+			continue;                                                   \
+		rc = put_msg(b, kind, st->vec.v[i].pb->id, &st->vec.v[i].pb->base); \
+		st->vec.v[i].dirty = false;                                         \
+		n++;                                                                \
 	}
 	COLLECT(nodes, KEY_NODE)
 	COLLECT(targets, KEY_TARGET)
@@ -364,26 +365,27 @@ static int load_one(const void *k, size_t klen, const void *v, size_t vlen, void
 		break;
 	}
 	case KEY_NODE: {
-		struct mnode n = { .pb = sluice__node_info__unpack(NULL, vlen, v) };
+		struct mnode n = {.pb = sluice__node_info__unpack(NULL, vlen, v)};
 
-		n.last_hb_ns = lc->now_ns; /* a fresh lease: nobody could heartbeat while we were down */
+		n.last_hb_ns =
+			lc->now_ns; /* a fresh lease: nobody could heartbeat while we were down */
 		rc = n.pb ? VEC_PUSH(st->nodes, n) : -EIO;
 		break;
 	}
 	case KEY_TARGET: {
-		struct mtarget t = { .pb = sluice__target_info__unpack(NULL, vlen, v) };
+		struct mtarget t = {.pb = sluice__target_info__unpack(NULL, vlen, v)};
 
 		rc = t.pb ? VEC_PUSH(st->targets, t) : -EIO;
 		break;
 	}
 	case KEY_CHAIN: {
-		struct mchain c = { .pb = sluice__chain_info__unpack(NULL, vlen, v) };
+		struct mchain c = {.pb = sluice__chain_info__unpack(NULL, vlen, v)};
 
 		rc = c.pb ? VEC_PUSH(st->chains, c) : -EIO;
 		break;
 	}
 	case KEY_TABLE: {
-		struct mtable t = { .pb = sluice__chain_table_info__unpack(NULL, vlen, v) };
+		struct mtable t = {.pb = sluice__chain_table_info__unpack(NULL, vlen, v)};
 
 		rc = t.pb ? VEC_PUSH(st->tables, t) : -EIO;
 		break;
@@ -398,7 +400,7 @@ static int load_one(const void *k, size_t klen, const void *v, size_t vlen, void
 
 int mgmt_state_load(struct mgmt_state *st, struct kv *kv, uint64_t now_ns, struct mgmt_err *err)
 {
-	struct load_ctx lc = { st, now_ns, err };
+	struct load_ctx lc = {st, now_ns, err};
 	int rc = kv_scan(kv, "", 0, load_one, &lc);
 
 	if (rc == -EIO && err && !err->msg[0])
@@ -427,7 +429,8 @@ static int validate_register(struct mgmt_state *st, const Sluice__RegisterReq *r
 {
 	struct net_addr a;
 
-	if (req->type == SLUICE__NODE_TYPE__NODE_UNKNOWN || req->type > SLUICE__NODE_TYPE__NODE_CLIENT)
+	if (req->type == SLUICE__NODE_TYPE__NODE_UNKNOWN ||
+	    req->type > SLUICE__NODE_TYPE__NODE_CLIENT)
 		return fail(err, -EINVAL, "unknown node type %d", req->type);
 	if (req->n_addrs == 0 || req->n_addrs > ADDRS_MAX)
 		return fail(err, -EINVAL, "a node needs 1 to %d addresses, got %zu", ADDRS_MAX,
@@ -474,7 +477,7 @@ static int validate_register(struct mgmt_state *st, const Sluice__RegisterReq *r
 static int new_target(struct mgmt_state *st, uint32_t node_id, const Sluice__TargetReg *tr,
 		      uint64_t *id_out)
 {
-	struct mtarget t = { .pb = malloc(sizeof(*t.pb)) };
+	struct mtarget t = {.pb = malloc(sizeof(*t.pb))};
 
 	if (!t.pb)
 		return -ENOMEM;
@@ -496,7 +499,7 @@ static int new_target(struct mgmt_state *st, uint32_t node_id, const Sluice__Tar
 
 static int new_node(struct mgmt_state *st, Sluice__NodeType type, struct mnode **out)
 {
-	struct mnode n = { .pb = malloc(sizeof(*n.pb)) };
+	struct mnode n = {.pb = malloc(sizeof(*n.pb))};
 
 	if (!n.pb)
 		return -ENOMEM;
@@ -561,7 +564,8 @@ int mgmt_register(struct mgmt_state *st, const Sluice__RegisterReq *req, uint64_
 			struct mtarget *t = &st->targets.v[i];
 
 			if (t->pb->node_id == n->pb->id && t->pb->admin_offline) {
-				t->pb->admin_offline = false; /* a re-registration ends the override */
+				t->pb->admin_offline =
+					false; /* a re-registration ends the override */
 				touch_target(st, t);
 			}
 		}
@@ -583,7 +587,8 @@ int mgmt_register(struct mgmt_state *st, const Sluice__RegisterReq *req, uint64_
 		if (!ids[i])
 			rc = new_target(st, n->pb->id, req->targets[i], &ids[i]);
 		else
-			find_target(st, ids[i])->pb->capacity_bytes = req->targets[i]->capacity_bytes;
+			find_target(st, ids[i])->pb->capacity_bytes =
+				req->targets[i]->capacity_bytes;
 	}
 	if (rc)
 		goto out;
@@ -661,7 +666,8 @@ unsigned mgmt_expire(struct mgmt_state *st, uint64_t now_ns)
 	for (size_t i = 0; i < st->nodes.n; i++) {
 		struct mnode *n = &st->nodes.v[i];
 
-		if (!n->pb->alive || now_ns - n->last_hb_ns < (uint64_t)st->lease_ms * ENV_NS_PER_MS)
+		if (!n->pb->alive ||
+		    now_ns - n->last_hb_ns < (uint64_t)st->lease_ms * ENV_NS_PER_MS)
 			continue;
 		n->pb->alive = false;
 		touch_node(st, n);
@@ -691,13 +697,14 @@ static int validate_chain_spec(struct mgmt_state *st, const Sluice__ChainSpec *c
 		if (cs->n_targets == 0)
 			return 0; /* keep it as it is */
 		if (cs->n_targets != c->pb->n_targets)
-			return fail(err, -EINVAL, "chain %u: members cannot be changed here", cs->id);
+			return fail(err, -EINVAL, "chain %u: members cannot be changed here",
+				    cs->id);
 		for (size_t i = 0; i < cs->n_targets; i++) {
 			struct mtarget *t = find_target(st, cs->targets[i]);
 
 			if (!t || t->pb->chain_id != cs->id)
-				return fail(err, -EINVAL, "chain %u: members cannot be changed here",
-					    cs->id);
+				return fail(err, -EINVAL,
+					    "chain %u: members cannot be changed here", cs->id);
 		}
 		return 0;
 	}
@@ -727,9 +734,11 @@ static int validate_chain_spec(struct mgmt_state *st, const Sluice__ChainSpec *c
 		}
 		/* ...and not claimed by an earlier new chain of the same request */
 		for (size_t k = 0; k < idx; k++)
-			for (size_t j = 0; !req->chains[k]->id && j < req->chains[k]->n_targets; j++)
+			for (size_t j = 0; !req->chains[k]->id && j < req->chains[k]->n_targets;
+			     j++)
 				if (req->chains[k]->targets[j] == t->pb->id)
-					return fail(err, -EINVAL, "target %llu in chains %zu and %zu",
+					return fail(err, -EINVAL,
+						    "target %llu in chains %zu and %zu",
 						    (unsigned long long)t->pb->id, k, idx);
 	}
 	return 0;
@@ -737,7 +746,7 @@ static int validate_chain_spec(struct mgmt_state *st, const Sluice__ChainSpec *c
 
 static int new_chain(struct mgmt_state *st, const Sluice__ChainSpec *cs, uint32_t *id_out)
 {
-	struct mchain c = { .pb = malloc(sizeof(*c.pb)) };
+	struct mchain c = {.pb = malloc(sizeof(*c.pb))};
 
 	if (!c.pb)
 		return -ENOMEM;
@@ -890,14 +899,14 @@ int mgmt_chain_set_order(struct mgmt_state *st, const Sluice__ChainSetOrderReq *
 
 /* ---- routing ---------------------------------------------------------------------------- */
 
-#define SELECT(vec, field, nfield, type)                                                   \
-	do {                                                                               \
-		rt->field = malloc((st->vec.n ? st->vec.n : 1) * sizeof(type *));          \
-		if (!rt->field)                                                            \
-			goto nomem;                                                        \
-		for (size_t i = 0; i < st->vec.n; i++)                                     \
-			if (full || st->vec.v[i].pb->updated_version > since)              \
-				rt->field[rt->nfield++] = st->vec.v[i].pb;                 \
+#define SELECT(vec, field, nfield, type)                                          \
+	do {                                                                      \
+		rt->field = malloc((st->vec.n ? st->vec.n : 1) * sizeof(type *)); \
+		if (!rt->field)                                                   \
+			goto nomem;                                               \
+		for (size_t i = 0; i < st->vec.n; i++)                            \
+			if (full || st->vec.v[i].pb->updated_version > since)     \
+				rt->field[rt->nfield++] = st->vec.v[i].pb;        \
 	} while (0)
 
 int mgmt_routing(struct mgmt_state *st, uint64_t since, Sluice__RoutingTable *rt)

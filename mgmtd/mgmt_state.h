@@ -67,15 +67,13 @@ unsigned mgmt_expire(struct mgmt_state *st, uint64_t now_ns);
 void mgmt_refresh_leases(struct mgmt_state *st, uint64_t now_ns);
 
 /* resp->chain_ids is malloc'd (free with mgmt_set_chain_table_resp_release). */
-SLUICE_MUST_USE int mgmt_set_chain_table(struct mgmt_state *st,
-					 const Sluice__SetChainTableReq *req,
+SLUICE_MUST_USE int mgmt_set_chain_table(struct mgmt_state *st, const Sluice__SetChainTableReq *req,
 					 Sluice__SetChainTableResp *resp, struct mgmt_err *err);
 void mgmt_set_chain_table_resp_release(Sluice__SetChainTableResp *resp);
 
 SLUICE_MUST_USE int mgmt_target_offline(struct mgmt_state *st, uint64_t target_id,
 					struct mgmt_err *err);
-SLUICE_MUST_USE int mgmt_chain_set_order(struct mgmt_state *st,
-					 const Sluice__ChainSetOrderReq *req,
+SLUICE_MUST_USE int mgmt_chain_set_order(struct mgmt_state *st, const Sluice__ChainSetOrderReq *req,
 					 struct mgmt_err *err);
 
 /*

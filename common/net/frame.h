@@ -33,7 +33,7 @@
 enum frame_flag {
 	FRAME_F_REQUEST = 1u << 0,
 	FRAME_F_RESPONSE = 1u << 1,
-	FRAME_F_ONEWAY = 1u << 2, /* request that expects no response */
+	FRAME_F_ONEWAY = 1u << 2,   /* request that expects no response */
 	FRAME_F_BULK_CRC = 1u << 3, /* bulk_crc is valid and must be checked */
 	FRAME_F_KNOWN_ = (1u << 4) - 1,
 };
@@ -44,14 +44,14 @@ struct frame_hdr {
 	uint16_t version;
 	uint16_t flags;
 	uint32_t opcode; /* service id << 16 | op */
-	int32_t status; /* responses: 0 or negative error (common/err.h) */
+	int32_t status;	 /* responses: 0 or negative error (common/err.h) */
 	uint64_t req_id;
 	uint32_t payload_len;
 	uint32_t bulk_len;
 	uint32_t payload_crc;
 	uint32_t bulk_crc;
 	uint32_t timeout_ms; /* requests: time budget the caller still grants; 0 = none */
-	uint32_t hdr_crc; /* CRC32C of the 44 bytes before it */
+	uint32_t hdr_crc;    /* CRC32C of the 44 bytes before it */
 };
 static_assert(sizeof(struct frame_hdr) == FRAME_HDR_SIZE, "frame header is 48 bytes");
 static_assert(offsetof(struct frame_hdr, req_id) == 16, "req_id is 8-aligned on the wire");

@@ -39,8 +39,8 @@ struct net_listener;
 
 struct net_addr {
 	char scheme[8]; /* "tcp", "rdma" */
-	char host[64]; /* numeric IPv4/IPv6 or "localhost"; no DNS on the reactor */
-	uint16_t port; /* 0 when listening means "pick a free port" */
+	char host[64];	/* numeric IPv4/IPv6 or "localhost"; no DNS on the reactor */
+	uint16_t port;	/* 0 when listening means "pick a free port" */
 };
 
 /* "tcp://127.0.0.1:7000", "tcp://[::1]:7000". -EINVAL on anything else (no partial parse). */
@@ -89,9 +89,9 @@ struct net_handler {
  */
 struct net_send {
 	struct frame_hdr hdr;
-	struct iovec payload; /* iov_len <= SLUICE_FRAME_PAYLOAD_MAX */
+	struct iovec payload;	  /* iov_len <= SLUICE_FRAME_PAYLOAD_MAX */
 	const struct iovec *bulk; /* total <= SLUICE_FRAME_BULK_MAX */
-	unsigned nbulk; /* <= SLUICE_NET_SEND_IOV_MAX - 2 */
+	unsigned nbulk;		  /* <= SLUICE_NET_SEND_IOV_MAX - 2 */
 	void (*done)(struct net_send *s, int rc);
 	/* transport-private */
 	uint8_t wire_hdr_[FRAME_HDR_SIZE];
@@ -107,13 +107,13 @@ struct net_mr {
 	void *addr;
 	size_t len;
 	uint32_t key; /* remote key; 0 for TCP */
-	void *impl_; /* backend handle (ibv_mr) */
+	void *impl_;  /* backend handle (ibv_mr) */
 };
 
 /* Where a request's bulk lives. Over TCP: the bulk section of the received request frame. */
 struct net_bulk {
 	struct buf *frame_bulk; /* TCP: the received bulk */
-	uint64_t remote_addr; /* RDMA: requester's address, key and length */
+	uint64_t remote_addr;	/* RDMA: requester's address, key and length */
 	uint32_t remote_key;
 	uint32_t len;
 };
@@ -121,17 +121,17 @@ struct net_bulk {
 /* ---- the ops table --------------------------------------------------------------------- */
 
 struct net_listen_cfg {
-	struct bufpool *pool; /* receive buffers for payloads and bulks */
-	uint32_t idle_timeout_ms; /* close connections silent this long; 0 = default */
+	struct bufpool *pool;	   /* receive buffers for payloads and bulks */
+	uint32_t idle_timeout_ms;  /* close connections silent this long; 0 = default */
 	uint32_t stall_timeout_ms; /* close peers not reading our frames; 0 = default */
-	uint32_t max_conns; /* 0 = SLUICE_NET_CONNS_MAX */
+	uint32_t max_conns;	   /* 0 = SLUICE_NET_CONNS_MAX */
 };
 
 struct net_connect_cfg {
 	struct bufpool *pool;
 	uint32_t connect_timeout_ms; /* 0 = 5000 */
-	uint32_t idle_timeout_ms; /* 0 = never (clients keep pooled connections) */
-	uint32_t stall_timeout_ms; /* 0 = SLUICE_NET_STALL_TIMEOUT_MS */
+	uint32_t idle_timeout_ms;    /* 0 = never (clients keep pooled connections) */
+	uint32_t stall_timeout_ms;   /* 0 = SLUICE_NET_STALL_TIMEOUT_MS */
 };
 
 struct net_ops {
@@ -174,8 +174,7 @@ struct net_conn_base {
 /* ---- convenience wrappers: dispatch through the connection's ops ----------------------- */
 
 /* Listen on uri. 0 or -EINVAL (bad URI), -EPROTONOSUPPORT (unknown scheme), -errno. */
-SLUICE_MUST_USE int net_listen(struct reactor *r, const char *uri,
-			       const struct net_listen_cfg *cfg,
+SLUICE_MUST_USE int net_listen(struct reactor *r, const char *uri, const struct net_listen_cfg *cfg,
 			       void (*on_accept)(struct net_listener *l, struct net_conn *c,
 						 void *arg),
 			       void *arg, struct net_listener **out);

@@ -72,7 +72,7 @@ struct tcp_listener {
 	bool poll_armed;
 	bool closing;
 	uint32_t nconns; /* accepted connections still open */
-	uint32_t refs; /* 1 while open + 1 per open accepted connection + 1 per armed poll */
+	uint32_t refs;	 /* 1 while open + 1 per open accepted connection + 1 per armed poll */
 };
 
 struct tcp_conn {
@@ -84,12 +84,12 @@ struct tcp_conn {
 	void *arg;
 	struct bufpool *pool;
 	struct tcp_listener *listener; /* accepted connections: counts against max_conns */
-	uint32_t refs; /* 1 until on_close was delivered + 1 per armed poll */
+	uint32_t refs;		       /* 1 until on_close was delivered + 1 per armed poll */
 
 	struct reactor_io in_io, out_io;
 	bool in_armed, out_armed;
-	bool paused; /* by the layer above */
-	bool busy; /* the layer above owes the peer replies: not idle */
+	bool paused;  /* by the layer above */
+	bool busy;    /* the layer above owes the peer replies: not idle */
 	bool starved; /* by an empty buffer pool; retry_timer armed */
 	uint32_t backoff_ms;
 
@@ -108,8 +108,8 @@ struct tcp_conn {
 	struct reactor_msg flush_msg;
 
 	/* timers */
-	struct reactor_timer check_timer; /* idle, stall and connect timeouts */
-	struct reactor_timer retry_timer; /* pool backoff */
+	struct reactor_timer check_timer;  /* idle, stall and connect timeouts */
+	struct reactor_timer retry_timer;  /* pool backoff */
 	struct reactor_timer notify_timer; /* deferred close notifications */
 	uint64_t last_rx_ns, last_tx_ns, started_ns;
 	uint64_t frame_deadline_ns; /* the frame being received must be complete by then */
@@ -327,8 +327,7 @@ static void check_timer_fired(struct reactor_timer *t)
 		conn_close(c, -ETIMEDOUT, "frame arriving too slowly");
 		return;
 	}
-	if (c->sq_head &&
-	    now - c->last_tx_ns >= (uint64_t)c->stall_timeout_ms * ENV_NS_PER_MS) {
+	if (c->sq_head && now - c->last_tx_ns >= (uint64_t)c->stall_timeout_ms * ENV_NS_PER_MS) {
 		conn_close(c, -ETIMEDOUT, "peer stopped reading");
 		return;
 	}
@@ -397,9 +396,9 @@ static bool rx_begin_frame(struct tcp_conn *c)
 		return false;
 	}
 	c->stage_off += FRAME_HDR_SIZE;
-	c->frame_deadline_ns =
-		env_now_ns() + (uint64_t)SLUICE_NET_FRAME_GRACE_MS * ENV_NS_PER_MS +
-		((uint64_t)c->rx.payload_len + c->rx.bulk_len) * ENV_NS_PER_S / SLUICE_NET_FRAME_MIN_RATE;
+	c->frame_deadline_ns = env_now_ns() + (uint64_t)SLUICE_NET_FRAME_GRACE_MS * ENV_NS_PER_MS +
+			       ((uint64_t)c->rx.payload_len + c->rx.bulk_len) * ENV_NS_PER_S /
+				       SLUICE_NET_FRAME_MIN_RATE;
 	c->phase = RX_PAYLOAD;
 	c->rx_need = c->rx.payload_len;
 	c->rx_got = 0;
@@ -500,7 +499,7 @@ static bool rx_parse(struct tcp_conn *c)
 static ssize_t rx_read(struct tcp_conn *c)
 {
 	struct iovec iov[2];
-	struct msghdr mh = { .msg_iov = iov };
+	struct msghdr mh = {.msg_iov = iov};
 	size_t direct = c->phase != RX_HDR && c->rx_dst ? c->rx_need - c->rx_got : 0;
 	ssize_t n;
 
@@ -512,12 +511,12 @@ static ssize_t rx_read(struct tcp_conn *c)
 		c->stage_off = 0;
 	}
 	if (direct) {
-		iov[mh.msg_iovlen++] = (struct iovec){ c->rx_dst + c->rx_got, direct };
+		iov[mh.msg_iovlen++] = (struct iovec){c->rx_dst + c->rx_got, direct};
 		ASSERT(stage_avail(c) == 0);
 		c->stage_off = c->stage_len = 0;
 	}
-	iov[mh.msg_iovlen++] = (struct iovec){ c->stage + c->stage_len,
-					       SLUICE_NET_RECV_STAGE_BYTES - c->stage_len };
+	iov[mh.msg_iovlen++] =
+		(struct iovec){c->stage + c->stage_len, SLUICE_NET_RECV_STAGE_BYTES - c->stage_len};
 	do
 		n = recvmsg(c->fd, &mh, MSG_DONTWAIT);
 	while (n < 0 && errno == EINTR);
@@ -581,7 +580,7 @@ static unsigned tx_gather(struct tcp_conn *c, struct iovec *iov, unsigned max)
 		struct iovec parts[SLUICE_NET_SEND_IOV_MAX];
 		unsigned np = 0;
 
-		parts[np++] = (struct iovec){ s->wire_hdr_, FRAME_HDR_SIZE };
+		parts[np++] = (struct iovec){s->wire_hdr_, FRAME_HDR_SIZE};
 		parts[np++] = s->payload;
 		for (unsigned i = 0; i < s->nbulk; i++)
 			parts[np++] = s->bulk[i];
@@ -590,8 +589,8 @@ static unsigned tx_gather(struct tcp_conn *c, struct iovec *iov, unsigned max)
 				skip -= parts[i].iov_len;
 				continue;
 			}
-			iov[n++] = (struct iovec){ (char *)parts[i].iov_base + skip,
-						   parts[i].iov_len - skip };
+			iov[n++] = (struct iovec){(char *)parts[i].iov_base + skip,
+						  parts[i].iov_len - skip};
 			skip = 0;
 		}
 	}
@@ -625,7 +624,7 @@ static void tx_drive(struct tcp_conn *c)
 
 	c->refs++;
 	while (c->state == CONN_OPEN && c->sq_head && !c->out_armed) {
-		struct msghdr mh = { .msg_iov = iov };
+		struct msghdr mh = {.msg_iov = iov};
 		ssize_t n;
 
 		mh.msg_iovlen = tx_gather(c, iov, SLUICE_NET_SEND_IOV_MAX);
@@ -820,8 +819,8 @@ static int tcp_connect(struct reactor *r, const struct net_addr *a,
 	c->idle_timeout_ms = cfg->idle_timeout_ms;
 	if (cfg->stall_timeout_ms)
 		c->stall_timeout_ms = cfg->stall_timeout_ms;
-	c->connect_timeout_ms = cfg->connect_timeout_ms ? cfg->connect_timeout_ms
-							: TCP_CONNECT_TIMEOUT_MS;
+	c->connect_timeout_ms =
+		cfg->connect_timeout_ms ? cfg->connect_timeout_ms : TCP_CONNECT_TIMEOUT_MS;
 	if (connect(fd, (struct sockaddr *)&ss, sl) != 0 && errno != EINPROGRESS) {
 		rc = -errno;
 		free(c->stage);
@@ -956,9 +955,9 @@ static int tcp_listen(struct reactor *r, const struct net_addr *a, const struct 
 	l->poll_io.cb = listener_ready;
 	l->refs = 1;
 	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
-		l->addr.port = ntohs(ss.ss_family == AF_INET6
-					     ? ((struct sockaddr_in6 *)&ss)->sin6_port
-					     : ((struct sockaddr_in *)&ss)->sin_port);
+		l->addr.port =
+			ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+						       : ((struct sockaddr_in *)&ss)->sin_port);
 	listener_arm(l);
 	*out = (struct net_listener *)(void *)l;
 	return 0;
@@ -987,7 +986,7 @@ static int tcp_listener_addr(const struct net_listener *nl, struct net_addr *out
 static int tcp_mr_register(struct reactor *r, void *addr, size_t len, struct net_mr *out)
 {
 	/* Nothing to pin: TCP copies through the kernel. Keep the bookkeeping uniform. */
-	*out = (struct net_mr){ .addr = addr, .len = len, .key = 0, .impl_ = NULL };
+	*out = (struct net_mr){.addr = addr, .len = len, .key = 0, .impl_ = NULL};
 	return 0;
 }
 

@@ -53,7 +53,7 @@ struct rpc_service_desc {
 	uint16_t id;
 	const char *name;
 	const struct rpc_op_desc *ops; /* indexed by op number */
-	unsigned nops; /* highest op + 1, <= SLUICE_RPC_OPS_PER_SERVICE */
+	unsigned nops;		       /* highest op + 1, <= SLUICE_RPC_OPS_PER_SERVICE */
 };
 
 typedef void (*rpc_handler_fn)(struct rpc_req *req, const ProtobufCMessage *msg, void *ctx);
@@ -69,11 +69,11 @@ const struct rpc_op_desc *rpc_op_lookup(const struct rpc_service_desc *svc, uint
 /* ---- server ------------------------------------------------------------------------------ */
 
 struct rpc_server_cfg {
-	struct bufpool *pool; /* receive and reply buffers; required */
-	uint32_t idle_timeout_ms; /* 0 = SLUICE_NET_IDLE_TIMEOUT_MS */
-	uint32_t stall_timeout_ms; /* peer not reading replies; 0 = SLUICE_NET_STALL_TIMEOUT_MS */
+	struct bufpool *pool;	    /* receive and reply buffers; required */
+	uint32_t idle_timeout_ms;   /* 0 = SLUICE_NET_IDLE_TIMEOUT_MS */
+	uint32_t stall_timeout_ms;  /* peer not reading replies; 0 = SLUICE_NET_STALL_TIMEOUT_MS */
 	uint32_t inflight_per_conn; /* 0 = SLUICE_RPC_INFLIGHT_PER_CONN */
-	uint32_t max_conns; /* per listener; 0 = SLUICE_NET_CONNS_MAX */
+	uint32_t max_conns;	    /* per listener; 0 = SLUICE_NET_CONNS_MAX */
 };
 
 struct rpc_server_stats {
@@ -132,19 +132,19 @@ void rpc_reply_error(struct rpc_req *req, int status, const char *detail);
 /* ---- client ------------------------------------------------------------------------------ */
 
 struct rpc_client_cfg {
-	struct bufpool *pool; /* required */
-	unsigned conns_per_peer; /* 0 = 1; <= SLUICE_RPC_CONNS_PER_PEER_MAX */
-	unsigned max_calls; /* outstanding calls; 0 = 4096; <= SLUICE_RPC_CALLS_MAX */
+	struct bufpool *pool;	     /* required */
+	unsigned conns_per_peer;     /* 0 = 1; <= SLUICE_RPC_CONNS_PER_PEER_MAX */
+	unsigned max_calls;	     /* outstanding calls; 0 = 4096; <= SLUICE_RPC_CALLS_MAX */
 	uint32_t connect_timeout_ms; /* 0 = 5000 */
 	uint32_t default_timeout_ms; /* 0 = 30000 */
-	unsigned default_retries; /* for idempotent ops; 0 = 3 */
-	uint32_t retry_backoff_ms; /* first backoff, doubling; 0 = 10 */
+	unsigned default_retries;    /* for idempotent ops; 0 = 3 */
+	uint32_t retry_backoff_ms;   /* first backoff, doubling; 0 = 10 */
 };
 
 struct rpc_call_opts {
-	uint32_t timeout_ms; /* whole call including retries; 0 = client default */
-	int retries; /* <0 = client default; capped at SLUICE_RPC_RETRIES_MAX */
-	bool bulk_crc; /* have the transport checksum the request bulk */
+	uint32_t timeout_ms;	  /* whole call including retries; 0 = client default */
+	int retries;		  /* <0 = client default; capped at SLUICE_RPC_RETRIES_MAX */
+	bool bulk_crc;		  /* have the transport checksum the request bulk */
 	const struct iovec *bulk; /* request bulk, sent from this memory (valid until done) */
 	unsigned nbulk;
 	void *resp_bulk; /* the response bulk lands here (valid until done); NULL = pool buf */
@@ -154,9 +154,9 @@ struct rpc_call_opts {
 struct rpc_result {
 	int status; /* 0, a remote negative error, or a local one (-SLUICE_EDEADLINE, ...) */
 	ProtobufCMessage *resp; /* status 0 only; freed by rpc_result_release */
-	size_t resp_bulk_len; /* bytes of response bulk */
-	struct buf *resp_bulk; /* set when the call gave no resp_bulk buffer */
-	char *error_detail; /* remote errors: the server's one-line reason, or NULL */
+	size_t resp_bulk_len;	/* bytes of response bulk */
+	struct buf *resp_bulk;	/* set when the call gave no resp_bulk buffer */
+	char *error_detail;	/* remote errors: the server's one-line reason, or NULL */
 };
 
 /* Free what a result owns (the struct itself is the caller's). */

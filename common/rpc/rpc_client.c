@@ -39,14 +39,14 @@
 
 LOG_FACILITY("rpc");
 
-#define PEER_BUCKETS        256
-#define PEERS_MAX           4096
-#define DEFAULT_MAX_CALLS   4096
-#define DEFAULT_TIMEOUT_MS  30000
-#define DEFAULT_RETRIES     3
-#define DEFAULT_BACKOFF_MS  10
-#define BACKOFF_MAX_MS      1000
-#define CALL_BULK_IOV_MAX   (SLUICE_NET_SEND_IOV_MAX - 2)
+#define PEER_BUCKETS	   256
+#define PEERS_MAX	   4096
+#define DEFAULT_MAX_CALLS  4096
+#define DEFAULT_TIMEOUT_MS 30000
+#define DEFAULT_RETRIES	   3
+#define DEFAULT_BACKOFF_MS 10
+#define BACKOFF_MAX_MS	   1000
+#define CALL_BULK_IOV_MAX  (SLUICE_NET_SEND_IOV_MAX - 2)
 
 enum call_state { CALL_FREE, CALL_QUEUED, CALL_BACKOFF, CALL_SENT, CALL_FINISHED };
 
@@ -58,7 +58,7 @@ struct call {
 	uint32_t slot, gen;
 	enum call_state state;
 	struct peer *peer;
-	struct cconn *conn; /* CALL_SENT */
+	struct cconn *conn;	  /* CALL_SENT */
 	struct call *prev, *next; /* peer queue or conn's sent list */
 	const struct rpc_op_desc *op;
 	uint32_t opcode;
@@ -68,10 +68,10 @@ struct call {
 	bool bulk_crc;
 	void *resp_bulk;
 	size_t resp_bulk_cap;
-	bool send_busy; /* transport holds our send */
-	bool bulk_busy; /* transport is receiving into resp_bulk */
+	bool send_busy;	   /* transport holds our send */
+	bool bulk_busy;	   /* transport is receiving into resp_bulk */
 	bool reached_wire; /* handed to a connection at least once */
-	bool in_submit; /* inside rpc_call: completion must wait for the next turn */
+	bool in_submit;	   /* inside rpc_call: completion must wait for the next turn */
 	unsigned retries_left;
 	uint32_t backoff_ms;
 	uint64_t deadline_ns;
@@ -274,7 +274,7 @@ static void cconn_on_connected(struct net_conn *nc, void *arg)
 	struct call_list q = p->queue;
 
 	cc->open = true;
-	p->queue = (struct call_list){ 0 };
+	p->queue = (struct call_list){0};
 	/* Re-dispatch everything that waited: it spreads over whatever is open now. */
 	for (struct call *k = list_pop(&q); k; k = list_pop(&q)) {
 		k->state = CALL_BACKOFF;
@@ -337,9 +337,9 @@ static void set_response(struct call *k, const struct frame_hdr *h, struct buf *
 	if (status < 0 && payload && payload->len)
 		k->res.error_detail = error_detail(payload);
 	if (status == 0) {
-		k->res.resp = protobuf_c_message_unpack(k->op->resp, NULL,
-							payload ? payload->len : 0,
-							payload ? payload->data : (const uint8_t *)"");
+		k->res.resp =
+			protobuf_c_message_unpack(k->op->resp, NULL, payload ? payload->len : 0,
+						  payload ? payload->data : (const uint8_t *)"");
 		if (!k->res.resp)
 			status = -SLUICE_EPROTO;
 	}
@@ -420,7 +420,7 @@ static void cconn_on_close(struct net_conn *nc, int reason, void *arg)
 	if (p->nconns == 0) {
 		struct call_list q = p->queue;
 
-		p->queue = (struct call_list){ 0 };
+		p->queue = (struct call_list){0};
 		while ((k = list_pop(&q))) {
 			k->state = CALL_BACKOFF;
 			call_conn_failed(k, reason);
@@ -515,8 +515,7 @@ static struct cconn *peer_pick(struct peer *p)
 		else if (!best || cc->inflight < best->inflight)
 			best = cc;
 	}
-	if ((!best || best->inflight > 0) && !connecting &&
-	    p->nconns < p->cl->cfg.conns_per_peer) {
+	if ((!best || best->inflight > 0) && !connecting && p->nconns < p->cl->cfg.conns_per_peer) {
 		int rc = peer_connect(p);
 
 		if (rc)
@@ -546,11 +545,11 @@ static void call_send(struct call *k, struct cconn *cc)
 	cc->inflight++;
 	list_push(&cc->sent, k);
 	k->send = (struct net_send){
-		.hdr = { .flags = FRAME_F_REQUEST | (k->bulk_crc ? FRAME_F_BULK_CRC : 0),
-			 .opcode = k->opcode,
-			 .req_id = (uint64_t)k->gen << 32 | k->slot,
-			 .timeout_ms = left_ms > UINT32_MAX ? UINT32_MAX : (uint32_t)left_ms },
-		.payload = { k->payload->data, k->payload->len },
+		.hdr = {.flags = FRAME_F_REQUEST | (k->bulk_crc ? FRAME_F_BULK_CRC : 0),
+			.opcode = k->opcode,
+			.req_id = (uint64_t)k->gen << 32 | k->slot,
+			.timeout_ms = left_ms > UINT32_MAX ? UINT32_MAX : (uint32_t)left_ms},
+		.payload = {k->payload->data, k->payload->len},
 		.bulk = k->bulk,
 		.nbulk = k->nbulk,
 		.done = call_send_done,
@@ -648,7 +647,7 @@ int rpc_call(struct rpc_client *c, const char *peer, const struct rpc_service_de
 	k->peer = p;
 	k->op = od;
 	k->opcode = frame_opcode(svc->id, op);
-	k->res = (struct rpc_result){ 0 };
+	k->res = (struct rpc_result){0};
 	k->reached_wire = k->send_busy = k->bulk_busy = false;
 	k->retries_left = o->retries < 0 ? c->cfg.default_retries : (unsigned)o->retries;
 	if (k->retries_left > SLUICE_RPC_RETRIES_MAX)
@@ -828,7 +827,7 @@ static void sync_start(struct reactor_msg *m)
 	int rc = rpc_call(s->c, s->peer, s->svc, s->op, s->req, s->opts, sync_done, s, NULL);
 
 	if (rc) {
-		*s->res = (struct rpc_result){ .status = rc };
+		*s->res = (struct rpc_result){.status = rc};
 		sync_signal(s);
 	}
 }
@@ -839,7 +838,13 @@ int rpc_call_sync(struct rpc_client *c, const char *peer, const struct rpc_servi
 {
 	struct sync_call s = {
 		.msg.fn = sync_start,
-		.c = c, .peer = peer, .svc = svc, .op = op, .req = req, .opts = opts, .res = res,
+		.c = c,
+		.peer = peer,
+		.svc = svc,
+		.op = op,
+		.req = req,
+		.opts = opts,
+		.res = res,
 	};
 
 	ASSERT(!reactor_on_thread(c->r));

@@ -255,12 +255,12 @@ void rpc_reply(struct rpc_req *q, int status, const ProtobufCMessage *resp,
 	if (nbulk) /* error replies pass bulk NULL: memcpy from NULL is undefined even for 0 */
 		memcpy(q->resp_bulk, bulk, nbulk * sizeof(*bulk));
 	q->send = (struct net_send){
-		.hdr = { .flags = FRAME_F_RESPONSE,
-			 .opcode = q->hdr.opcode,
-			 .status = status,
-			 .req_id = q->hdr.req_id },
-		.payload = { q->resp_payload ? q->resp_payload->data : NULL,
-			     q->resp_payload ? q->resp_payload->len : 0 },
+		.hdr = {.flags = FRAME_F_RESPONSE,
+			.opcode = q->hdr.opcode,
+			.status = status,
+			.req_id = q->hdr.req_id},
+		.payload = {q->resp_payload ? q->resp_payload->data : NULL,
+			    q->resp_payload ? q->resp_payload->len : 0},
 		.bulk = q->resp_bulk,
 		.nbulk = nbulk,
 		.done = reply_sent,
@@ -354,8 +354,8 @@ static void on_close(struct net_conn *nc, int reason, void *arg)
 	if (reason != 0 && reason != -ECONNRESET && reason != -SLUICE_ESHUTDOWN) {
 		s->stats.bad_frames += reason == -SLUICE_EPROTO || reason == -SLUICE_ECRC ||
 				       reason == -SLUICE_ETOOBIG;
-		log_warn_rl("closing connection from %s: %s (%d)", sc->peer, sluice_strerror(reason),
-			    reason);
+		log_warn_rl("closing connection from %s: %s (%d)", sc->peer,
+			    sluice_strerror(reason), reason);
 	}
 	sc->nc = NULL;
 	if (sc->prev)
@@ -380,7 +380,7 @@ static void on_accept(struct net_listener *l, struct net_conn *nc, void *arg)
 
 	if (!sc) {
 		/* on_accept must install a handler; one that closes at once will do. */
-		static const struct net_handler reject = { .on_frame = on_frame };
+		static const struct net_handler reject = {.on_frame = on_frame};
 
 		net_set_handler(nc, &reject, NULL);
 		net_close(nc, -ENOMEM);
@@ -390,7 +390,8 @@ static void on_accept(struct net_listener *l, struct net_conn *nc, void *arg)
 	sc->nc = nc;
 	sc->refs = 1;
 	if (net_peer_name(nc, sc->peer, sizeof(sc->peer)) < 0)
-		snprintf(sc->peer, sizeof(sc->peer), "conn %llu", (unsigned long long)net_conn_id(nc));
+		snprintf(sc->peer, sizeof(sc->peer), "conn %llu",
+			 (unsigned long long)net_conn_id(nc));
 	sc->next = s->conns;
 	if (s->conns)
 		s->conns->prev = sc;
@@ -427,7 +428,7 @@ int rpc_server_add_service(struct rpc_server *s, const struct rpc_service_handle
 		return -EEXIST;
 	if (s->nservices == RPC_SERVICES_MAX)
 		return -ENOSPC;
-	s->services[s->nservices++] = (struct service_slot){ h, ctx };
+	s->services[s->nservices++] = (struct service_slot){h, ctx};
 	return 0;
 }
 

@@ -10,10 +10,10 @@
 
 #define ECHO_SERVICE_ID 250
 
-#define ECHO_OPS(X)                                                                        \
-	X(echo, ECHO, 1, echo, Sluice__Test__EchoReq, sluice__test__echo_req,               \
-	  Sluice__Test__EchoResp, sluice__test__echo_resp, true)                            \
-	X(echo, ECHO_ONCE, 2, echo_once, Sluice__Test__EchoReq, sluice__test__echo_req,     \
+#define ECHO_OPS(X)                                                                     \
+	X(echo, ECHO, 1, echo, Sluice__Test__EchoReq, sluice__test__echo_req,           \
+	  Sluice__Test__EchoResp, sluice__test__echo_resp, true)                        \
+	X(echo, ECHO_ONCE, 2, echo_once, Sluice__Test__EchoReq, sluice__test__echo_req, \
 	  Sluice__Test__EchoResp, sluice__test__echo_resp, false)
 
 RPC_DECLARE_SERVICE(echo, ECHO_OPS)

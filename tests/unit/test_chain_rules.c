@@ -8,11 +8,11 @@
 #include "mgmtd/chain_rules.h"
 #include "tests/lib/testlib.h"
 
-#define SV SLUICE__TARGET_STATE__TS_SERVING
-#define SY SLUICE__TARGET_STATE__TS_SYNCING
-#define WA SLUICE__TARGET_STATE__TS_WAITING
-#define LS SLUICE__TARGET_STATE__TS_LASTSRV
-#define OF SLUICE__TARGET_STATE__TS_OFFLINE
+#define SV    SLUICE__TARGET_STATE__TS_SERVING
+#define SY    SLUICE__TARGET_STATE__TS_SYNCING
+#define WA    SLUICE__TARGET_STATE__TS_WAITING
+#define LS    SLUICE__TARGET_STATE__TS_LASTSRV
+#define OF    SLUICE__TARGET_STATE__TS_OFFLINE
 #define L_OFF SLUICE__LOCAL_STATE__LS_OFFLINE
 #define L_ON  SLUICE__LOCAL_STATE__LS_ONLINE
 #define L_UP  SLUICE__LOCAL_STATE__LS_UPTODATE
@@ -22,7 +22,7 @@ static struct chain_member c[3];
 static void init3(void)
 {
 	for (unsigned i = 0; i < 3; i++)
-		c[i] = (struct chain_member){ 101 + i, SV, L_UP };
+		c[i] = (struct chain_member){101 + i, SV, L_UP};
 }
 
 static void set_local(uint64_t id, Sluice__LocalState l)

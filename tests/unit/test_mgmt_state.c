@@ -29,8 +29,8 @@ static int do_register(struct node *n, const char *host, uint32_t id, bool reuse
 {
 	Sluice__RegisterReq req = SLUICE__REGISTER_REQ__INIT;
 	Sluice__TargetReg t0 = SLUICE__TARGET_REG__INIT, t1 = SLUICE__TARGET_REG__INIT;
-	Sluice__TargetReg *ts[2] = { &t0, &t1 };
-	char *addrs[1] = { (char *)"tcp://127.0.0.1:9000" };
+	Sluice__TargetReg *ts[2] = {&t0, &t1};
+	char *addrs[1] = {(char *)"tcp://127.0.0.1:9000"};
 	Sluice__RegisterResp resp;
 	struct mgmt_err err;
 	int rc;
@@ -64,7 +64,7 @@ static int heartbeat(struct node *n, Sluice__LocalState l0, Sluice__LocalState l
 {
 	Sluice__HeartbeatReq req = SLUICE__HEARTBEAT_REQ__INIT;
 	Sluice__TargetReport r0 = SLUICE__TARGET_REPORT__INIT, r1 = SLUICE__TARGET_REPORT__INIT;
-	Sluice__TargetReport *rs[2] = { &r0, &r1 };
+	Sluice__TargetReport *rs[2] = {&r0, &r1};
 	Sluice__HeartbeatResp resp;
 	struct mgmt_err err;
 
@@ -103,8 +103,8 @@ static const Sluice__ChainInfo *chain0(Sluice__RoutingTable *rt)
 static int make_table(uint64_t a, uint64_t b, uint64_t c, uint32_t *table)
 {
 	Sluice__SetChainTableReq req = SLUICE__SET_CHAIN_TABLE_REQ__INIT;
-	Sluice__ChainSpec cs = SLUICE__CHAIN_SPEC__INIT, *css[1] = { &cs };
-	uint64_t t[3] = { a, b, c };
+	Sluice__ChainSpec cs = SLUICE__CHAIN_SPEC__INIT, *css[1] = {&cs};
+	uint64_t t[3] = {a, b, c};
 	Sluice__SetChainTableResp resp;
 	struct mgmt_err err;
 	int rc;
@@ -126,7 +126,7 @@ static int make_table(uint64_t a, uint64_t b, uint64_t c, uint32_t *table)
 int main(void)
 {
 	char dir[] = "/tmp/sluice-test-mgmt-XXXXXX";
-	struct node n[4] = { 0 };
+	struct node n[4] = {0};
 	struct kv *kv;
 	struct kv_batch *b;
 	Sluice__RoutingTable rt;
@@ -140,15 +140,16 @@ int main(void)
 	for (int i = 0; i < 4; i++) {
 		CHECK_EQ(do_register(&n[i], "host", 0, false), 0);
 		CHECK_EQ(heartbeat(&n[i], SLUICE__LOCAL_STATE__LS_UPTODATE,
-				   SLUICE__LOCAL_STATE__LS_UPTODATE), 0);
+				   SLUICE__LOCAL_STATE__LS_UPTODATE),
+			 0);
 	}
 	CHECK(n[0].id != n[1].id && n[0].targets[0] != n[1].targets[0]);
 	CHECK_EQ(target_state(n[0].targets[0]), SLUICE__TARGET_STATE__TS_SERVING);
 
 	/* bad input changes nothing */
 	v_before = mgmt_state_version(st);
-	CHECK_EQ(heartbeat(&(struct node){ .id = 999 }, 0, 0), -ENOENT);
-	CHECK_EQ(do_register(&(struct node){ 0 }, "x", 999, false), -ENOENT);
+	CHECK_EQ(heartbeat(&(struct node){.id = 999}, 0, 0), -ENOENT);
+	CHECK_EQ(do_register(&(struct node){0}, "x", 999, false), -ENOENT);
 	CHECK_EQ(make_table(n[0].targets[0], n[0].targets[1], n[1].targets[0], &table), -EINVAL);
 	CHECK_EQ(make_table(n[0].targets[0], 424242, n[1].targets[0], &table), -ENOENT);
 	CHECK_EQ(mgmt_state_version(st), v_before);
@@ -164,7 +165,8 @@ int main(void)
 	for (int i = 0; i < 4; i++)
 		if (i != 1)
 			CHECK_EQ(heartbeat(&n[i], SLUICE__LOCAL_STATE__LS_UPTODATE,
-					   SLUICE__LOCAL_STATE__LS_UPTODATE), 0);
+					   SLUICE__LOCAL_STATE__LS_UPTODATE),
+				 0);
 	now += 600 * MS;
 	CHECK_EQ(mgmt_expire(st, now), 1);
 	CHECK_EQ(target_state(n[1].targets[0]), SLUICE__TARGET_STATE__TS_OFFLINE);
@@ -185,27 +187,32 @@ int main(void)
 		CHECK_EQ(n[1].targets[0], old_t0);
 		CHECK(n[1].inc == old_inc + 1);
 	}
-	CHECK_EQ(heartbeat(&n[1], SLUICE__LOCAL_STATE__LS_ONLINE, SLUICE__LOCAL_STATE__LS_ONLINE), 0);
+	CHECK_EQ(heartbeat(&n[1], SLUICE__LOCAL_STATE__LS_ONLINE, SLUICE__LOCAL_STATE__LS_ONLINE),
+		 0);
 	CHECK_EQ(target_state(n[1].targets[0]), SLUICE__TARGET_STATE__TS_SYNCING);
 	CHECK_EQ(heartbeat(&n[1], SLUICE__LOCAL_STATE__LS_UPTODATE,
-			   SLUICE__LOCAL_STATE__LS_UPTODATE), 0);
+			   SLUICE__LOCAL_STATE__LS_UPTODATE),
+		 0);
 	CHECK_EQ(target_state(n[1].targets[0]), SLUICE__TARGET_STATE__TS_SERVING);
 
 	/* Regression (stuck_syncing): a member that already says up-to-date when its turn to
 	 * sync comes is promoted at its next report instead of staying syncing forever. */
 	now += 10 * MS;
-	CHECK_EQ(heartbeat(&n[1], SLUICE__LOCAL_STATE__LS_OFFLINE, SLUICE__LOCAL_STATE__LS_OFFLINE), 0);
+	CHECK_EQ(heartbeat(&n[1], SLUICE__LOCAL_STATE__LS_OFFLINE, SLUICE__LOCAL_STATE__LS_OFFLINE),
+		 0);
 	CHECK_EQ(target_state(n[1].targets[0]), SLUICE__TARGET_STATE__TS_OFFLINE);
 	CHECK_EQ(heartbeat(&n[1], SLUICE__LOCAL_STATE__LS_UPTODATE,
-			   SLUICE__LOCAL_STATE__LS_UPTODATE), 0);
+			   SLUICE__LOCAL_STATE__LS_UPTODATE),
+		 0);
 	CHECK_EQ(target_state(n[1].targets[0]), SLUICE__TARGET_STATE__TS_SYNCING);
 	CHECK_EQ(heartbeat(&n[1], SLUICE__LOCAL_STATE__LS_UPTODATE,
-			   SLUICE__LOCAL_STATE__LS_UPTODATE), 0);
+			   SLUICE__LOCAL_STATE__LS_UPTODATE),
+		 0);
 	CHECK_EQ(target_state(n[1].targets[0]), SLUICE__TARGET_STATE__TS_SERVING);
 
 	/* routing delta: only what changed after v */
 	v = mgmt_state_version(st);
-	CHECK_EQ(mgmt_target_offline(st, n[2].targets[0], &(struct mgmt_err){ 0 }), 0);
+	CHECK_EQ(mgmt_target_offline(st, n[2].targets[0], &(struct mgmt_err){0}), 0);
 	CHECK(mgmt_state_version(st) == v + 1);
 	CHECK_EQ(mgmt_routing(st, v, &rt), 0);
 	CHECK(!rt.full && rt.n_targets == 1 && rt.targets[0]->id == n[2].targets[0]);
@@ -213,7 +220,8 @@ int main(void)
 	mgmt_routing_release(&rt);
 	/* the override sticks while the node keeps saying online */
 	CHECK_EQ(heartbeat(&n[2], SLUICE__LOCAL_STATE__LS_UPTODATE,
-			   SLUICE__LOCAL_STATE__LS_UPTODATE), 0);
+			   SLUICE__LOCAL_STATE__LS_UPTODATE),
+		 0);
 	CHECK_EQ(target_state(n[2].targets[0]), SLUICE__TARGET_STATE__TS_OFFLINE);
 
 	/* persistence round trip: same version, same states */
@@ -226,14 +234,15 @@ int main(void)
 	v = mgmt_state_version(st);
 	mgmt_state_destroy(st);
 	CHECK_EQ(mgmt_state_create(100, 1000, &st), 0);
-	CHECK_EQ(mgmt_state_load(st, kv, now, &(struct mgmt_err){ 0 }), 0);
+	CHECK_EQ(mgmt_state_load(st, kv, now, &(struct mgmt_err){0}), 0);
 	CHECK_EQ(mgmt_state_version(st), v);
 	CHECK_EQ(target_state(n[2].targets[0]), SLUICE__TARGET_STATE__TS_OFFLINE);
 	CHECK_EQ(target_state(n[1].targets[0]), SLUICE__TARGET_STATE__TS_SERVING);
 	/* loaded nodes get a fresh lease */
 	CHECK_EQ(mgmt_expire(st, now + 500 * MS), 0);
 	CHECK_EQ(heartbeat(&n[0], SLUICE__LOCAL_STATE__LS_UPTODATE,
-			   SLUICE__LOCAL_STATE__LS_UPTODATE), 0);
+			   SLUICE__LOCAL_STATE__LS_UPTODATE),
+		 0);
 	kv_batch_destroy(b);
 	kv_close(kv);
 	mgmt_state_destroy(st);

@@ -42,8 +42,8 @@ static void test_bulk(size_t req_len, size_t resp_len, bool into_caller, bool cr
 {
 	Sluice__Test__EchoReq req = SLUICE__TEST__ECHO_REQ__INIT;
 	uint8_t *out = malloc(req_len + 1), *in = malloc(resp_len + 1);
-	struct iovec iov[2] = { { out, req_len / 2 }, { out + req_len / 2, req_len - req_len / 2 } };
-	struct rpc_call_opts o = { .bulk = iov, .nbulk = 2, .bulk_crc = crc };
+	struct iovec iov[2] = {{out, req_len / 2}, {out + req_len / 2, req_len - req_len / 2}};
+	struct rpc_call_opts o = {.bulk = iov, .nbulk = 2, .bulk_crc = crc};
 	struct rpc_result res;
 	Sluice__Test__EchoResp *resp;
 
@@ -75,7 +75,7 @@ static void test_bulk(size_t req_len, size_t resp_len, bool into_caller, bool cr
 static void test_errors(void)
 {
 	Sluice__Test__EchoReq req = SLUICE__TEST__ECHO_REQ__INIT;
-	struct rpc_call_opts o = { .timeout_ms = 100 };
+	struct rpc_call_opts o = {.timeout_ms = 100};
 	struct rpc_result res;
 	uint8_t small[16];
 	uint64_t t0;
@@ -102,13 +102,13 @@ static void test_errors(void)
 	/* a response bulk bigger than the caller's buffer is refused, not overrun */
 	req.resp_bulk_len = 4096;
 	req.seed = 5;
-	o = (struct rpc_call_opts){ .resp_bulk = small, .resp_bulk_cap = sizeof(small) };
+	o = (struct rpc_call_opts){.resp_bulk = small, .resp_bulk_cap = sizeof(small)};
 	CHECK_EQ(echo(&req, &o, &res), -EOVERFLOW);
 	rpc_result_release(&res);
 
 	/* nobody listens: connection refused after the retries */
 	t0 = env_now_ns();
-	o = (struct rpc_call_opts){ .timeout_ms = 5000, .retries = 2 };
+	o = (struct rpc_call_opts){.timeout_ms = 5000, .retries = 2};
 	CHECK_EQ(echoc_echo(tc.rpc, "tcp://127.0.0.1:1", &req, &o, &res), -ECONNREFUSED);
 	CHECK(env_now_ns() - t0 < 4000 * ENV_NS_PER_MS);
 
@@ -146,7 +146,7 @@ static void cancel_fn(void *arg)
 
 static void test_cancel(void)
 {
-	struct cancel_ctx c = { 0 };
+	struct cancel_ctx c = {0};
 
 	run_on_reactor(tc.r, cancel_fn, &c);
 	env_sleep_ms(50);
@@ -158,9 +158,9 @@ static void test_cancel(void)
  * alive past the server's idle timeout. Found by test_rpc_faults' author. */
 static void test_slow_handler_not_idle(void)
 {
-	struct rpc_server_cfg cfg = { .idle_timeout_ms = 1000 };
+	struct rpc_server_cfg cfg = {.idle_timeout_ms = 1000};
 	Sluice__Test__EchoReq req = SLUICE__TEST__ECHO_REQ__INIT;
-	struct rpc_call_opts o = { .timeout_ms = 10000, .retries = 0 };
+	struct rpc_call_opts o = {.timeout_ms = 10000, .retries = 0};
 	struct echo_server *slow;
 	struct rpc_result res;
 
@@ -173,9 +173,14 @@ static void test_slow_handler_not_idle(void)
 
 static void test_frame_codec(void)
 {
-	struct frame_hdr h = { .flags = FRAME_F_REQUEST, .opcode = frame_opcode(3, 7),
-			       .req_id = 0x1122334455667788ull, .payload_len = 10, .bulk_len = 20,
-			       .payload_crc = 1, .timeout_ms = 5 }, d;
+	struct frame_hdr h = {.flags = FRAME_F_REQUEST,
+			      .opcode = frame_opcode(3, 7),
+			      .req_id = 0x1122334455667788ull,
+			      .payload_len = 10,
+			      .bulk_len = 20,
+			      .payload_crc = 1,
+			      .timeout_ms = 5},
+			 d;
 	uint8_t wire[FRAME_HDR_SIZE];
 	const char *why;
 
