@@ -842,6 +842,11 @@ static void do_claim(struct worker *w, bool partial)
 		h.bulk_crc = (uint32_t)rnd(w);
 	}
 	h.payload_crc = (uint32_t)rnd(w);
+	/* An empty section with a nonzero CRC is a bad header, not a claim (frame.c). */
+	if (h.payload_len == 0)
+		h.payload_crc = 0;
+	if (h.bulk_len == 0)
+		h.bulk_crc = 0;
 	frame_hdr_encode(&h, w->tx);
 	total = (size_t)h.payload_len + h.bulk_len;
 	if (partial)
