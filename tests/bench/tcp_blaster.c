@@ -55,9 +55,9 @@ static uint64_t window_ns(double s)
 	return ns < 1000 ? 1000 : ns;
 }
 
-static uint64_t warmup_ns(double s)
+uint64_t blaster_warmup_ns(double seconds)
 {
-	double w = s / 4;
+	double w = seconds / 4;
 
 	if (w < BLASTER_WARMUP_MIN_S)
 		w = BLASTER_WARMUP_MIN_S;
@@ -206,7 +206,7 @@ static void *echo_main(void *arg)
  */
 static int rtt_client(struct rtt_ctx *x, unsigned inflight, double seconds, double *ops)
 {
-	uint64_t warm_end = env_now_ns() + warmup_ns(seconds), t_end = 0, t0 = 0, count = 0;
+	uint64_t warm_end = env_now_ns() + blaster_warmup_ns(seconds), t_end = 0, t0 = 0, count = 0;
 	size_t outstanding = inflight, partial = 0;
 	bool counting = false, stopping = false;
 	int rc;
@@ -440,7 +440,7 @@ int blaster_bulk(size_t msg_bytes, unsigned conns, double seconds, double *bytes
 		rc = bulk_start(ends, conns);
 	if (rc == 0) {
 		/* Sample the receivers' counters around the timed window, after the warm-up. */
-		env_sleep_ns(warmup_ns(seconds));
+		env_sleep_ns(blaster_warmup_ns(seconds));
 		b0 = bulk_received(ends + conns, conns);
 		t0 = env_now_ns();
 		env_sleep_ns(window_ns(seconds));

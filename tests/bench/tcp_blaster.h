@@ -22,6 +22,7 @@
 #define SLUICE_TESTS_BENCH_TCP_BLASTER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Size of one request and of one response in blaster_rtt. */
 #define BLASTER_RTT_MSG_BYTES 64u
@@ -33,6 +34,11 @@
 /* Warm-up before each timed window: a quarter of it, clamped to these bounds. */
 #define BLASTER_WARMUP_MIN_S 0.05
 #define BLASTER_WARMUP_MAX_S 1.0
+
+/* The warm-up before a timed window of `seconds`, in ns: a quarter of it, clamped to the
+ * bounds above. Exported so other benchmarks warm up exactly as long as the limit they are
+ * compared with. Pure; any thread. */
+uint64_t blaster_warmup_ns(double seconds);
 
 /*
  * Request/response round trips of BLASTER_RTT_MSG_BYTES each way on one connection, with

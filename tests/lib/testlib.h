@@ -24,23 +24,22 @@
 
 extern int test_failures;
 
-#define CHECK(cond)                                                                        \
-	do {                                                                               \
-		if (!(cond)) {                                                             \
-			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__,   \
-				#cond);                                                    \
-			test_failures++;                                                   \
-		}                                                                          \
+#define CHECK(cond)                                                                              \
+	do {                                                                                     \
+		if (!(cond)) {                                                                   \
+			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+			test_failures++;                                                         \
+		}                                                                                \
 	} while (0)
 
-#define CHECK_EQ(a, b)                                                                     \
-	do {                                                                               \
-		long long a_ = (long long)(a), b_ = (long long)(b);                        \
-		if (a_ != b_) {                                                            \
-			fprintf(stderr, "%s:%d: CHECK failed: %s == %s (%lld != %lld)\n",  \
-				__FILE__, __LINE__, #a, #b, a_, b_);                       \
-			test_failures++;                                                   \
-		}                                                                          \
+#define CHECK_EQ(a, b)                                                                    \
+	do {                                                                              \
+		long long a_ = (long long)(a), b_ = (long long)(b);                       \
+		if (a_ != b_) {                                                           \
+			fprintf(stderr, "%s:%d: CHECK failed: %s == %s (%lld != %lld)\n", \
+				__FILE__, __LINE__, #a, #b, a_, b_);                      \
+			test_failures++;                                                  \
+		}                                                                         \
 	} while (0)
 
 static inline int test_result(void)
@@ -66,6 +65,11 @@ const char *echo_server_uri(const struct echo_server *s); /* bound URI (port fil
 /* The server's buffer pool (thread-safe), e.g. for benchmarks to bufpool_reserve the bulk
  * sizes they will use before timing. Owned by the server; valid until echo_server_stop. */
 struct bufpool *echo_server_pool(struct echo_server *s);
+/* Whether the server computes the CRC32C of each request bulk and checks it against
+ * EchoReq.req_bulk_crc (default true). Benchmarks turn it off so they measure the transport,
+ * not a checksum pass over every byte; the response then echoes req_bulk_crc unchecked. Any
+ * thread, before the calls it should affect. */
+void echo_server_verify_bulk(struct echo_server *s, bool verify);
 void echo_server_stop(struct echo_server *s);
 
 /* The echo server in a child process (runs build's sluice-test-echod). Returns the pid and
