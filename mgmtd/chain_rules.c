@@ -130,35 +130,3 @@ Sluice__TargetState chain_rules_initial(Sluice__LocalState local)
 	return local == SLUICE__LOCAL_STATE__LS_OFFLINE ? SLUICE__TARGET_STATE__TS_OFFLINE
 							: SLUICE__TARGET_STATE__TS_SERVING;
 }
-
-const char *chain_rules_state_name(Sluice__TargetState s)
-{
-	switch (s) {
-	case SLUICE__TARGET_STATE__TS_SERVING:
-		return "serving";
-	case SLUICE__TARGET_STATE__TS_SYNCING:
-		return "syncing";
-	case SLUICE__TARGET_STATE__TS_WAITING:
-		return "waiting";
-	case SLUICE__TARGET_STATE__TS_LASTSRV:
-		return "lastsrv";
-	case SLUICE__TARGET_STATE__TS_OFFLINE:
-		return "offline";
-	default:
-		return "?";
-	}
-}
-
-const char *chain_rules_local_name(Sluice__LocalState s)
-{
-	switch (s) {
-	case SLUICE__LOCAL_STATE__LS_OFFLINE:
-		return "offline";
-	case SLUICE__LOCAL_STATE__LS_ONLINE:
-		return "online";
-	case SLUICE__LOCAL_STATE__LS_UPTODATE:
-		return "up-to-date";
-	default:
-		return "?";
-	}
-}

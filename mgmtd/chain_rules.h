@@ -28,7 +28,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "mgmt.pb-c.h"
+#include "proto/mgmt_ops.h"
 
 struct chain_member {
 	uint64_t target_id;
@@ -42,8 +42,5 @@ bool chain_rules_apply(struct chain_member *members, unsigned n);
 
 /* Initial public state of a member when a chain is created. */
 Sluice__TargetState chain_rules_initial(Sluice__LocalState local);
-
-const char *chain_rules_state_name(Sluice__TargetState s);
-const char *chain_rules_local_name(Sluice__LocalState s);
 
 #endif

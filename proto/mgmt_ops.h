@@ -31,4 +31,9 @@
 
 RPC_DECLARE_SERVICE(mgmt, MGMT_OPS)
 
+/* Display names ("storage", "serving", "uptodate"); "unknown" for other values. */
+const char *mgmt_node_type_name(Sluice__NodeType t);
+const char *mgmt_target_state_name(Sluice__TargetState s);
+const char *mgmt_local_state_name(Sluice__LocalState s);
+
 #endif

@@ -115,50 +115,17 @@ int cli_parse_id_list(const char *s, uint64_t max, uint64_t *ids, unsigned cap)
 
 const char *cli_node_type_name(Sluice__NodeType t)
 {
-	switch (t) {
-	case SLUICE__NODE_TYPE__NODE_MGMTD:
-		return "mgmtd";
-	case SLUICE__NODE_TYPE__NODE_META:
-		return "meta";
-	case SLUICE__NODE_TYPE__NODE_STORAGE:
-		return "storage";
-	case SLUICE__NODE_TYPE__NODE_CLIENT:
-		return "client";
-	default:
-		return "unknown";
-	}
+	return mgmt_node_type_name(t);
 }
 
 const char *cli_target_state_name(Sluice__TargetState s)
 {
-	switch (s) {
-	case SLUICE__TARGET_STATE__TS_SERVING:
-		return "serving";
-	case SLUICE__TARGET_STATE__TS_SYNCING:
-		return "syncing";
-	case SLUICE__TARGET_STATE__TS_WAITING:
-		return "waiting";
-	case SLUICE__TARGET_STATE__TS_LASTSRV:
-		return "lastsrv";
-	case SLUICE__TARGET_STATE__TS_OFFLINE:
-		return "offline";
-	default:
-		return "unknown";
-	}
+	return mgmt_target_state_name(s);
 }
 
 const char *cli_local_state_name(Sluice__LocalState s)
 {
-	switch (s) {
-	case SLUICE__LOCAL_STATE__LS_OFFLINE:
-		return "offline";
-	case SLUICE__LOCAL_STATE__LS_ONLINE:
-		return "online";
-	case SLUICE__LOCAL_STATE__LS_UPTODATE:
-		return "uptodate";
-	default:
-		return "unknown";
-	}
+	return mgmt_local_state_name(s);
 }
 
 const char *cli_chain_health_name(enum cli_chain_health h)

@@ -38,9 +38,9 @@ static void expect(int line, uint64_t a, int sa, uint64_t b, int sb, uint64_t d,
 	if (c[0].target_id != a || (int)c[0].state != sa || c[1].target_id != b ||
 	    (int)c[1].state != sb || c[2].target_id != d || (int)c[2].state != sd) {
 		fprintf(stderr, "line %d: got %llu:%s %llu:%s %llu:%s\n", line,
-			(unsigned long long)c[0].target_id, chain_rules_state_name(c[0].state),
-			(unsigned long long)c[1].target_id, chain_rules_state_name(c[1].state),
-			(unsigned long long)c[2].target_id, chain_rules_state_name(c[2].state));
+			(unsigned long long)c[0].target_id, mgmt_target_state_name(c[0].state),
+			(unsigned long long)c[1].target_id, mgmt_target_state_name(c[1].state),
+			(unsigned long long)c[2].target_id, mgmt_target_state_name(c[2].state));
 		test_failures++;
 	}
 }
