@@ -1,0 +1,40 @@
+/*
+ * storage_ops.h - the storage service (sluice-storage), chunk I/O on one target
+ * (DESIGN.md section 6). Numbers are wire protocol: never reuse one.
+ *
+ * X(svc, OPNAME, number, opname, ReqType, req_prefix, RespType, resp_prefix, idempotent)
+ *
+ * WRITE is idempotent: writing the same bytes at the same place twice leaves the same
+ * chunk (only commit_ver differs), so a retry after a lost reply is safe as long as no other
+ * writer touches the range in between - the same rule as pwrite. TRUNCATE and the removes
+ * are idempotent outright. Chain replication adds request tags for exactly-once updates.
+ */
+#ifndef SLUICE_PROTO_STORAGE_OPS_H
+#define SLUICE_PROTO_STORAGE_OPS_H
+
+#include "storage.pb-c.h"
+#include "common/rpc/rpc_service.h"
+
+#define STORAGE_SERVICE_ID 3
+
+#define STORAGE_OPS(X)                                                                           \
+	X(storage, WRITE, 1, write, Sluice__WriteReq, sluice__write_req, Sluice__UpdateResp,     \
+	  sluice__update_resp, true)                                                             \
+	X(storage, BATCH_READ, 2, batch_read, Sluice__BatchReadReq, sluice__batch_read_req,      \
+	  Sluice__BatchReadResp, sluice__batch_read_resp, true)                                  \
+	X(storage, TRUNCATE, 3, truncate, Sluice__TruncateReq, sluice__truncate_req,             \
+	  Sluice__UpdateResp, sluice__update_resp, true)                                         \
+	X(storage, REMOVE, 4, remove, Sluice__RemoveReq, sluice__remove_req, Sluice__RemoveResp, \
+	  sluice__remove_resp, true)                                                             \
+	X(storage, REMOVE_RANGE, 5, remove_range, Sluice__RemoveRangeReq,                        \
+	  sluice__remove_range_req, Sluice__RemoveRangeResp, sluice__remove_range_resp, true)    \
+	X(storage, QUERY_CHUNKS, 6, query_chunks, Sluice__QueryChunksReq,                        \
+	  sluice__query_chunks_req, Sluice__QueryChunksResp, sluice__query_chunks_resp, true)    \
+	X(storage, LIST_CHUNKS, 7, list_chunks, Sluice__ListChunksReq, sluice__list_chunks_req,  \
+	  Sluice__ListChunksResp, sluice__list_chunks_resp, true)                                \
+	X(storage, STATFS, 8, statfs, Sluice__StatfsReq, sluice__statfs_req, Sluice__StatfsResp, \
+	  sluice__statfs_resp, true)
+
+RPC_DECLARE_SERVICE(storage, STORAGE_OPS)
+
+#endif
