@@ -63,6 +63,35 @@
 #define SLUICE_NAME_MAX	      255
 #define SLUICE_PATH_MAX	      4096
 
+/* ---- storage (DESIGN.md section 6) --------------------------------------------------- */
+#define SLUICE_SECTOR_BYTES	     4096u	/* O_DIRECT unit and checksum granule */
+#define SLUICE_STOR_TARGETS_MAX	     64		/* targets per storage daemon */
+#define SLUICE_STOR_CLASSES	     11		/* block size classes 64 KiB .. 64 MiB */
+#define SLUICE_STOR_FILES_PER_CLASS  64		/* data files per class and target */
+#define SLUICE_STOR_FILE_BLOCKS_MAX  (1u << 20) /* blocks per data file */
+#define SLUICE_STOR_QUEUE_DEPTH_MAX  1024	/* disk I/Os in flight per target */
+#define SLUICE_STOR_COMMIT_BATCH_MAX 256	/* chunk updates per synced RocksDB batch */
+#define SLUICE_STOR_READ_RANGES_MAX  32		/* ranges per BATCH_READ */
+#define SLUICE_STOR_LIST_MAX	     4096	/* chunks per QUERY/LIST/REMOVE_RANGE reply */
+
+/* ---- metadata (DESIGN.md section 7) -------------------------------------------------- */
+#define SLUICE_META_GROUPS_MAX	     128   /* supplementary gids per caller */
+#define SLUICE_META_SYMLINK_MAX	     (SLUICE_PATH_MAX - 1) /* target bytes, no NUL */
+#define SLUICE_META_LINK_MAX	     65000 /* hard links per inode (EMLINK) */
+#define SLUICE_META_XATTR_NAME_MAX   255
+#define SLUICE_META_XATTR_VALUE_MAX  (64u * SLUICE_KiB)
+#define SLUICE_META_XATTR_LIST_MAX   (64u * SLUICE_KiB) /* sum of name lengths + NULs */
+#define SLUICE_META_READDIR_MAX	     1024 /* entries per READDIR reply */
+#define SLUICE_META_TXN_RETRIES	     32	  /* attempts of one transaction on conflicts */
+#define SLUICE_META_INO_BATCH	     1024 /* ids taken from the counter at once */
+#define SLUICE_META_GC_BATCH	     256  /* GC entries / tree dentries per pass step */
+#define SLUICE_META_DEPTH_MAX	     4096 /* ancestors walked by a rename loop check */
+#define SLUICE_META_CLIENTS_MAX	     65536 /* clients tracked for session expiry */
+#define SLUICE_META_FSCK_REPORT_MAX  256   /* problems listed by one FSCK reply */
+/* A READDIRPLUS reply (name + attributes, under 512 bytes an entry) fits one payload. */
+static_assert(SLUICE_META_READDIR_MAX * (SLUICE_NAME_MAX + 257) < SLUICE_FRAME_PAYLOAD_MAX,
+	      "a full readdir reply fits a frame");
+
 static_assert(SLUICE_FRAME_BULK_MAX >= SLUICE_CHUNK_SIZE_MAX, "a bulk must fit a whole chunk");
 static_assert(SLUICE_FRAME_BULK_MAX < UINT32_MAX, "bulk length is a u32 on the wire");
 static_assert(SLUICE_FRAME_PAYLOAD_MAX < UINT32_MAX, "payload length is a u32 on the wire");
@@ -71,5 +100,11 @@ static_assert((SLUICE_BUFPOOL_MIN_BYTES << (SLUICE_BUFPOOL_CLASSES - 2)) >= SLUI
 static_assert((SLUICE_REACTOR_INBOX_DEPTH & (SLUICE_REACTOR_INBOX_DEPTH - 1)) == 0,
 	      "ring depths are powers of two");
 static_assert(SLUICE_RPC_CALLS_MAX < SLUICE_REACTOR_TIMERS_MAX, "each call may hold a timer");
+
+static_assert(SLUICE_CHUNK_SIZE_MIN << (SLUICE_STOR_CLASSES - 1) == SLUICE_CHUNK_SIZE_MAX,
+	      "one block size class per chunk size");
+static_assert(SLUICE_STOR_READ_RANGES_MAX <= SLUICE_NET_SEND_IOV_MAX - 2,
+	      "a batch read replies with one iovec per range");
+static_assert(SLUICE_CHUNK_SIZE_MIN % SLUICE_SECTOR_BYTES == 0, "chunks are whole sectors");
 
 #endif

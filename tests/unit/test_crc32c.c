@@ -107,6 +107,31 @@ static void test_iov(uint8_t *mem)
 	}
 }
 
+/* crc32c_combine against the CRC of the concatenation: random splits, the 4 KiB fast
+ * path, empty parts, and a whole chunk folded sector by sector as storage does. */
+static void test_combine(uint8_t *mem)
+{
+	for (int iter = 0; iter < 200; iter++) {
+		size_t len = env_random_below(MAX_LEN + 1);
+		size_t cut = env_random_below(len + 1);
+
+		env_random_bytes(mem, len);
+		CHECK(crc32c_combine(crc32c(0, mem, cut), crc32c(0, mem + cut, len - cut),
+				     len - cut) == crc32c(0, mem, len));
+	}
+	CHECK(crc32c_combine(0x1234u, 0, 0) == 0x1234u);
+	size_t len = MAX_LEN >= 5 * 4096 + 100 ? 5 * 4096 + 100 : MAX_LEN;
+	uint32_t folded = 0;
+
+	env_random_bytes(mem, len);
+	for (size_t off = 0; off < len; off += 4096) {
+		size_t n = len - off < 4096 ? len - off : 4096;
+
+		folded = crc32c_combine(folded, crc32c(0, mem + off, n), n);
+	}
+	CHECK(folded == crc32c(0, mem, len));
+}
+
 int main(void)
 {
 	uint8_t *mem = malloc(MAX_LEN + MAX_ALIGN);
@@ -117,6 +142,7 @@ int main(void)
 	test_against_reference(mem);
 	test_chaining(mem);
 	test_iov(mem);
+	test_combine(mem);
 	free(mem);
 	printf("test_crc32c: ok\n");
 	return 0;
