@@ -10,16 +10,13 @@
  *
  * crc32c_combine is the GF(2) method of zlib's crc32_combine (Mark Adler): appending n zero
  * bytes to a message is a linear map on the 32-bit CRC register, applied here as a 32x32 bit
- * matrix raised to the power n by repeated squaring. The operator for one 4 KiB sector is
- * built once (pthread_once) since storage combines sector CRCs on every write.
+ * matrix. The operators for 2^k zero bytes are built once, so a combine costs 32 word
+ * operations per set bit of the length (storage folds sector CRCs on every write).
  */
 #include <pthread.h>
-#include <stdbool.h>
-#include <string.h>
 #include <isa-l/crc.h>
 
 #include "common/crc32c.h"
-#include "common/limits.h"
 
 #define CRC_STEP_BYTES (1u << 30) /* fits ISA-L's int len */
 
@@ -47,7 +44,6 @@ uint32_t crc32c_iov(uint32_t crc, const struct iovec *iov, unsigned iovcnt)
 }
 
 #define CRC32C_POLY_REFLECTED 0x82F63B78u
-#define CRC32C_SECTOR_BYTES   SLUICE_SECTOR_BYTES
 
 /* mat * vec over GF(2): mat[i] is the image of bit i. */
 static uint32_t gf2_times(const uint32_t *mat, uint32_t vec)
@@ -66,58 +62,29 @@ static void gf2_square(uint32_t *square, const uint32_t *mat)
 		square[n] = gf2_times(mat, mat[n]);
 }
 
-/* out = the operator that appends len zero bytes (len > 0). */
-static void zeros_operator(uint32_t out[32], size_t len)
-{
-	uint32_t odd[32], even[32], row = 1;
-	bool have = false;
+/* zeros_op[k] appends 2^k zero bytes to the CRC register. Built once (pthread_once). */
+static uint32_t zeros_op[64][32];
+static pthread_once_t zeros_op_once = PTHREAD_ONCE_INIT;
 
-	/* odd = one zero bit */
-	odd[0] = CRC32C_POLY_REFLECTED;
+static void zeros_op_init(void)
+{
+	uint32_t bit1[32], bit2[32], bit4[32], row = 1;
+
+	bit1[0] = CRC32C_POLY_REFLECTED; /* one zero bit */
 	for (int n = 1; n < 32; n++, row <<= 1)
-		odd[n] = row;
-	gf2_square(even, odd); /* two zero bits */
-	gf2_square(odd, even); /* four zero bits */
-	/* Square up through 1, 2, 4, ... bytes, multiplying in the set bits of len. */
-	for (;;) {
-		gf2_square(even, odd);
-		if (len & 1) {
-			if (have) {
-				uint32_t tmp[32];
-
-				for (int n = 0; n < 32; n++)
-					tmp[n] = gf2_times(even, out[n]);
-				memcpy(out, tmp, sizeof(tmp));
-			} else {
-				memcpy(out, even, sizeof(even));
-				have = true;
-			}
-		}
-		len >>= 1;
-		if (len == 0)
-			break;
-		memcpy(odd, even, sizeof(even));
-	}
-}
-
-static uint32_t sector_op[32];
-static pthread_once_t sector_op_once = PTHREAD_ONCE_INIT;
-
-static void sector_op_init(void)
-{
-	zeros_operator(sector_op, CRC32C_SECTOR_BYTES);
+		bit1[n] = row;
+	gf2_square(bit2, bit1);
+	gf2_square(bit4, bit2);
+	gf2_square(zeros_op[0], bit4); /* one byte */
+	for (int k = 1; k < 64; k++)
+		gf2_square(zeros_op[k], zeros_op[k - 1]);
 }
 
 uint32_t crc32c_combine(uint32_t crc_a, uint32_t crc_b, size_t len_b)
 {
-	uint32_t op[32];
-
-	if (len_b == 0)
-		return crc_a;
-	if (len_b == CRC32C_SECTOR_BYTES) {
-		(void)pthread_once(&sector_op_once, sector_op_init); /* cannot fail */
-		return gf2_times(sector_op, crc_a) ^ crc_b;
-	}
-	zeros_operator(op, len_b);
-	return gf2_times(op, crc_a) ^ crc_b;
+	(void)pthread_once(&zeros_op_once, zeros_op_init); /* cannot fail */
+	for (int k = 0; len_b != 0; k++, len_b >>= 1)
+		if (len_b & 1)
+			crc_a = gf2_times(zeros_op[k], crc_a);
+	return crc_a ^ crc_b;
 }

@@ -20,7 +20,7 @@ uint32_t crc32c_iov(uint32_t crc, const struct iovec *iov, unsigned iovcnt);
 /*
  * CRC32C of a||b from crc_a = crc32c(0, a, ...), crc_b = crc32c(0, b, ...) and b's length,
  * without the bytes: storage keeps a CRC per 4 KiB sector and derives the chunk's CRC
- * from them. O(log len_b) small matrix products; the common 4 KiB step is precomputed.
+ * from them. O(log len_b) small matrix products; a few dozen word operations.
  */
 uint32_t crc32c_combine(uint32_t crc_a, uint32_t crc_b, size_t len_b);
 #endif
