@@ -114,19 +114,23 @@ int kv_get(struct kv *kv, const void *key, size_t klen, void **val, size_t *vlen
 	return 0;
 }
 
-int kv_scan(struct kv *kv, const void *prefix, size_t plen,
-	    int (*fn)(const void *k, size_t klen, const void *v, size_t vlen, void *arg), void *arg)
+int kv_scan_range(struct kv *kv, const void *start, size_t slen, const void *end, size_t elen,
+		  int (*fn)(const void *k, size_t klen, const void *v, size_t vlen, void *arg),
+		  void *arg)
 {
 	rocksdb_iterator_t *it = rocksdb_create_iterator(kv->db, kv->ropts);
 	char *err = NULL;
 	int rc = 0;
 
-	for (rocksdb_iter_seek(it, prefix, plen); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+	for (rocksdb_iter_seek(it, start, slen); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
 		size_t klen, vlen;
 		const char *k = rocksdb_iter_key(it, &klen);
 		const char *v = rocksdb_iter_value(it, &vlen);
+		size_t n = klen < elen ? klen : elen;
+		int cmp = end ? memcmp(k, end, n) : -1;
 
-		if (klen < plen || memcmp(k, prefix, plen) != 0)
+		/* Bytewise order: stop at the first key >= end. */
+		if (cmp > 0 || (cmp == 0 && klen >= elen))
 			break;
 		rc = fn(k, klen, v, vlen, arg);
 		if (rc)
@@ -139,6 +143,24 @@ int kv_scan(struct kv *kv, const void *prefix, size_t plen,
 		rocksdb_free(err);
 	rocksdb_iter_destroy(it);
 	return rc;
+}
+
+/* Scanning a prefix is scanning [prefix, prefix + 1): the prefix with its last byte that
+ * is not 0xff incremented and the rest cut off (no upper bound if every byte is 0xff). */
+int kv_scan(struct kv *kv, const void *prefix, size_t plen,
+	    int (*fn)(const void *k, size_t klen, const void *v, size_t vlen, void *arg), void *arg)
+{
+	uint8_t end[KV_PREFIX_MAX];
+	size_t elen = plen;
+
+	ASSERT(plen <= KV_PREFIX_MAX);
+	memcpy(end, prefix, plen);
+	while (elen > 0 && end[elen - 1] == 0xff)
+		elen--;
+	if (elen == 0) /* every key from the prefix on has it */
+		return kv_scan_range(kv, prefix, plen, NULL, 0, fn, arg);
+	end[elen - 1]++;
+	return kv_scan_range(kv, prefix, plen, end, elen, fn, arg);
 }
 
 int kv_batch_create(struct kv_batch **out)

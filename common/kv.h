@@ -36,9 +36,16 @@ SLUICE_MUST_USE int kv_get(struct kv *kv, const void *key, size_t klen, void **v
  * Call fn for every key starting with prefix, in key order, until fn returns nonzero
  * (which is then returned). Key and value are valid only during the call.
  */
+#define KV_PREFIX_MAX 64 /* bytes of a kv_scan prefix */
 SLUICE_MUST_USE int
 kv_scan(struct kv *kv, const void *prefix, size_t plen,
 	int (*fn)(const void *k, size_t klen, const void *v, size_t vlen, void *arg), void *arg);
+
+/* Like kv_scan, for every key k with start <= k < end (bytewise order; end NULL: no bound). */
+SLUICE_MUST_USE int
+kv_scan_range(struct kv *kv, const void *start, size_t slen, const void *end, size_t elen,
+	      int (*fn)(const void *k, size_t klen, const void *v, size_t vlen, void *arg),
+	      void *arg);
 
 SLUICE_MUST_USE int kv_batch_create(struct kv_batch **out);
 void kv_batch_destroy(struct kv_batch *b); /* NULL ok */
