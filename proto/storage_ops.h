@@ -17,23 +17,25 @@
 
 #define STORAGE_SERVICE_ID 3
 
-#define STORAGE_OPS(X)                                                                           \
-	X(storage, WRITE, 1, write, Sluice__WriteReq, sluice__write_req, Sluice__UpdateResp,     \
-	  sluice__update_resp, true)                                                             \
-	X(storage, BATCH_READ, 2, batch_read, Sluice__BatchReadReq, sluice__batch_read_req,      \
-	  Sluice__BatchReadResp, sluice__batch_read_resp, true)                                  \
-	X(storage, TRUNCATE, 3, truncate, Sluice__TruncateReq, sluice__truncate_req,             \
-	  Sluice__UpdateResp, sluice__update_resp, true)                                         \
-	X(storage, REMOVE, 4, remove, Sluice__RemoveReq, sluice__remove_req, Sluice__RemoveResp, \
-	  sluice__remove_resp, true)                                                             \
-	X(storage, REMOVE_RANGE, 5, remove_range, Sluice__RemoveRangeReq,                        \
-	  sluice__remove_range_req, Sluice__RemoveRangeResp, sluice__remove_range_resp, true)    \
-	X(storage, QUERY_CHUNKS, 6, query_chunks, Sluice__QueryChunksReq,                        \
-	  sluice__query_chunks_req, Sluice__QueryChunksResp, sluice__query_chunks_resp, true)    \
-	X(storage, LIST_CHUNKS, 7, list_chunks, Sluice__ListChunksReq, sluice__list_chunks_req,  \
-	  Sluice__ListChunksResp, sluice__list_chunks_resp, true)                                \
-	X(storage, STATFS, 8, statfs, Sluice__StatfsReq, sluice__statfs_req, Sluice__StatfsResp, \
-	  sluice__statfs_resp, true)
+#define STORAGE_OPS(X)                                                                             \
+	X(storage, WRITE, 1, write, Sluice__ChunkWriteReq, sluice__chunk_write_req,                \
+	  Sluice__ChunkUpdateResp, sluice__chunk_update_resp, true)                                \
+	X(storage, BATCH_READ, 2, batch_read, Sluice__ChunkBatchReadReq,                           \
+	  sluice__chunk_batch_read_req, Sluice__ChunkBatchReadResp, sluice__chunk_batch_read_resp, \
+	  true)                                                                                    \
+	X(storage, TRUNCATE, 3, truncate, Sluice__ChunkTruncateReq, sluice__chunk_truncate_req,    \
+	  Sluice__ChunkUpdateResp, sluice__chunk_update_resp, true)                                \
+	X(storage, REMOVE, 4, remove, Sluice__ChunkRemoveReq, sluice__chunk_remove_req,            \
+	  Sluice__ChunkRemoveResp, sluice__chunk_remove_resp, true)                                \
+	X(storage, REMOVE_RANGE, 5, remove_range, Sluice__ChunkRemoveRangeReq,                     \
+	  sluice__chunk_remove_range_req, Sluice__ChunkRemoveRangeResp,                            \
+	  sluice__chunk_remove_range_resp, true)                                                   \
+	X(storage, QUERY_CHUNKS, 6, query_chunks, Sluice__QueryChunksReq,                          \
+	  sluice__query_chunks_req, Sluice__QueryChunksResp, sluice__query_chunks_resp, true)      \
+	X(storage, LIST_CHUNKS, 7, list_chunks, Sluice__ListChunksReq, sluice__list_chunks_req,    \
+	  Sluice__ListChunksResp, sluice__list_chunks_resp, true)                                  \
+	X(storage, STATFS, 8, statfs, Sluice__TargetStatfsReq, sluice__target_statfs_req,          \
+	  Sluice__TargetStatfsResp, sluice__target_statfs_resp, true)
 
 RPC_DECLARE_SERVICE(storage, STORAGE_OPS)
 

@@ -51,8 +51,8 @@ void stor_alloc_put(struct stor_alloc *a, const struct stor_pos *pos);
  * file grows until SLUICE_STOR_FILE_BLOCKS_MAX, then a new one starts. -ENOSPC when the
  * class has SLUICE_STOR_FILES_PER_CLASS full files.
  */
-SLUICE_MUST_USE int stor_alloc_grow_point(const struct stor_alloc *a, uint8_t cls,
-					  uint32_t *file, uint32_t *nblocks);
+SLUICE_MUST_USE int stor_alloc_grow_point(const struct stor_alloc *a, uint8_t cls, uint32_t *file,
+					  uint32_t *nblocks);
 
 struct stor_alloc_stats {
 	uint64_t used_bytes;	  /* blocks in use */

@@ -80,8 +80,7 @@ uint32_t chunk_meta_fold_crc(const uint32_t *sector_crc, uint32_t length)
 	uint32_t crc = 0, nsect = chunk_meta_nsect(length);
 
 	for (uint32_t i = 0; i < nsect; i++) {
-		uint32_t n = i + 1 < nsect ? SLUICE_SECTOR_BYTES
-					   : length - i * SLUICE_SECTOR_BYTES;
+		uint32_t n = i + 1 < nsect ? SLUICE_SECTOR_BYTES : length - i * SLUICE_SECTOR_BYTES;
 
 		crc = crc32c_combine(crc, sector_crc[i], n);
 	}
