@@ -31,6 +31,7 @@
 
 #include "common/bufpool.h"
 #include "common/cfg.h"
+#include "common/daemon.h"
 #include "common/env.h"
 #include "common/err.h"
 #include "common/kv.h"
@@ -91,8 +92,7 @@ struct mgmtd {
 	struct reactor_timer lease_timer;
 	uint64_t last_check_ns;
 	struct reactor_timer stop_timer;
-	struct reactor_io signal_io;
-	int signal_fd;
+	struct daemon_signals signals;
 	uint64_t start_ns;
 	struct reactor_msg start_msg;
 	int start_rc;
@@ -288,9 +288,9 @@ static void stop_now(struct reactor_timer *t)
 	reactor_stop(d->r);
 }
 
-static void on_signal(struct reactor_io *io, int res, uint32_t flags)
+static void on_signal(struct daemon_signals *s)
 {
-	struct mgmtd *d = SLUICE_CONTAINER_OF(io, struct mgmtd, signal_io);
+	struct mgmtd *d = SLUICE_CONTAINER_OF(s, struct mgmtd, signals);
 
 	log_notice("signal received, shutting down");
 	rpc_server_destroy(d->rpc);
@@ -301,50 +301,6 @@ static void on_signal(struct reactor_io *io, int res, uint32_t flags)
 	reactor_timer_init(&d->stop_timer, stop_now);
 	if (reactor_timer_arm(d->r, &d->stop_timer, 50 * ENV_NS_PER_MS) != 0)
 		reactor_stop(d->r);
-}
-
-/* Block SIGTERM and SIGINT in every thread (called before any thread exists, RocksDB's
- * included) so they arrive only through the signalfd the reactor watches. */
-static void block_signals(sigset_t *set)
-{
-	sigemptyset(set);
-	sigaddset(set, SIGTERM);
-	sigaddset(set, SIGINT);
-	if (pthread_sigmask(SIG_BLOCK, set, NULL) != 0)
-		PANIC("pthread_sigmask failed");
-}
-
-static int watch_signals(struct mgmtd *d)
-{
-	sigset_t set;
-	struct io_uring_sqe *sqe;
-
-	block_signals(&set);
-	d->signal_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (d->signal_fd < 0)
-		return -errno;
-	d->signal_io.cb = on_signal;
-	sqe = reactor_sqe(d->r, &d->signal_io);
-	if (!sqe)
-		return -EIO;
-	io_uring_prep_poll_add(sqe, d->signal_fd, POLLIN);
-	return 0;
-}
-
-static int write_ready_file(const char *path, const char *uri)
-{
-	char tmp[4096];
-	FILE *f;
-
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
-		return -ENAMETOOLONG;
-	f = fopen(tmp, "w");
-	if (!f)
-		return -errno;
-	fprintf(f, "%s\n", uri);
-	if (fclose(f) != 0 || rename(tmp, path) != 0)
-		return -errno;
-	return 0;
 }
 
 static int open_state(struct mgmtd *d)
@@ -405,9 +361,9 @@ static int start_serving(struct mgmtd *d)
 	reactor_timer_init(&d->lease_timer, lease_check);
 	rc = reactor_timer_arm(d->r, &d->lease_timer, d->cfg.check_interval_ms * ENV_NS_PER_MS);
 	if (rc == 0)
-		rc = watch_signals(d);
+		rc = daemon_watch_signals(d->r, &d->signals, on_signal);
 	if (rc == 0 && d->cfg.ready_file[0])
-		rc = write_ready_file(d->cfg.ready_file, bound);
+		rc = daemon_write_ready_file(d->cfg.ready_file, bound);
 	if (rc == 0)
 		log_notice("serving on %s (heartbeat %llu ms, lease %llu ms)", bound,
 			   (unsigned long long)d->cfg.heartbeat_ms,
@@ -433,7 +389,7 @@ int main(int argc, char **argv)
 	sigset_t set;
 	int rc;
 
-	block_signals(&set);
+	daemon_block_signals(&set);
 	rc = cfg_parse_args(&mgmtd_schema, argc, argv, &d->cfg, &cerr);
 	if (rc == 1)
 		return 0;

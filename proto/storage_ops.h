@@ -35,7 +35,9 @@
 	X(storage, LIST_CHUNKS, 7, list_chunks, Sluice__ListChunksReq, sluice__list_chunks_req,    \
 	  Sluice__ListChunksResp, sluice__list_chunks_resp, true)                                  \
 	X(storage, STATFS, 8, statfs, Sluice__TargetStatfsReq, sluice__target_statfs_req,          \
-	  Sluice__TargetStatfsResp, sluice__target_statfs_resp, true)
+	  Sluice__TargetStatfsResp, sluice__target_statfs_resp, true)                              \
+	X(storage, FAULT_INJECT, 9, fault_inject, Sluice__FaultInjectReq,                          \
+	  sluice__fault_inject_req, Sluice__FaultInjectResp, sluice__fault_inject_resp, false)
 
 RPC_DECLARE_SERVICE(storage, STORAGE_OPS)
 
