@@ -162,6 +162,8 @@ int chunk_meta_decode(const struct layout_chunk_id *id, const void *val, size_t 
 	m.crc = get32(p + 44);
 	if (!meta_valid(&m) || nsect != chunk_meta_nsect(m.length))
 		return -EBADMSG;
+	if (!m.has_block && (m.pos.cls != 0 || m.pos.file != 0 || m.pos.block != 0))
+		return -EBADMSG; /* one encoding per chunk: no position without a block */
 	if (nsect > 0) {
 		m.sector_crc = malloc(4u * nsect);
 		if (m.sector_crc == NULL)
