@@ -13,13 +13,16 @@
  * its target ids from mgmtd (requests for a target before that get -SLUICE_EROUTING).
  * Without it (standalone, for tests and benchmarks) target ids are 1..n in config order.
  *
- * Shutdown (SIGTERM/SIGINT): stop listening and close connections, wait until every target
- * is idle (in-flight disk I/O and commits finish: their replies are dropped), close the
- * targets, exit 0.
+ * The reactor runs on its own thread; main() waits for shutdown. Shutdown (SIGTERM/SIGINT):
+ * stop the agent, stop listening and close connections, wait until every target is idle
+ * (in-flight disk I/O and commits finish: their replies are dropped); then main() destroys
+ * the mgmtd client and the worker pool while the loop still runs, stops the loop, closes
+ * the targets and exits 0.
  *
  * Usage: sluice-storage [--config FILE] [--set section.key=value]... [--help]
  */
 #include <errno.h>
+#include <semaphore.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,6 +115,7 @@ struct storage {
 	struct daemon_signals signals;
 	struct reactor_timer stop_timer;
 	struct reactor_msg start_msg;
+	sem_t stopped; /* posted on the reactor when main() may tear down */
 	char bound[SLUICE_NET_ADDR_MAX];
 	uint64_t start_ns;
 	int start_rc;
@@ -176,13 +180,14 @@ static bool all_idle(const struct storage *s)
 	return true;
 }
 
-/* Poll until every target's in-flight I/O and commits are done, then leave the loop. */
+/* Poll until every target's in-flight I/O and commits are done, then wake main(), which
+ * tears down the rest while the loop still runs (see main). */
 static void stop_when_idle(struct reactor_timer *t)
 {
 	struct storage *s = SLUICE_CONTAINER_OF(t, struct storage, stop_timer);
 
 	if (all_idle(s) || reactor_timer_arm(s->r, t, 20 * ENV_NS_PER_MS) != 0)
-		reactor_stop(s->r);
+		sem_post(&s->stopped);
 }
 
 static void on_signal(struct daemon_signals *sig)
@@ -197,7 +202,7 @@ static void on_signal(struct daemon_signals *sig)
 	s->rpc = NULL;
 	reactor_timer_init(&s->stop_timer, stop_when_idle);
 	if (reactor_timer_arm(s->r, &s->stop_timer, 50 * ENV_NS_PER_MS) != 0)
-		reactor_stop(s->r);
+		sem_post(&s->stopped);
 }
 
 /* ---- startup ------------------------------------------------------------------------------- */
@@ -345,7 +350,7 @@ static void start_on_reactor(struct reactor_msg *m)
 
 	s->start_rc = start_serving(s);
 	if (s->start_rc)
-		reactor_stop(s->r);
+		sem_post(&s->stopped);
 }
 
 static int setup(struct storage *s)
@@ -388,18 +393,22 @@ int main(int argc, char **argv)
 	log_set_level(LOG_LVL_ERR + s->cfg.log_level);
 	net_register_builtin();
 	s->start_ns = env_now_ns();
+	sem_init(&s->stopped, 0, 0);
 	rc = setup(s);
 	s->start_msg.fn = start_on_reactor;
 	if (rc == 0)
+		rc = reactor_start(s->r);
+	if (rc == 0)
 		rc = reactor_post(s->r, &s->start_msg);
-	if (rc == 0)
-		rc = reactor_run(s->r);
-	if (rc == 0)
+	if (rc == 0) {
+		while (sem_wait(&s->stopped) != 0)
+			; /* EINTR */
 		rc = s->start_rc;
+	}
 	if (rc)
 		log_err("exiting: %s (%d)", sluice_strerror(rc), rc);
-	/* The loop has stopped: nothing is in flight (see on_signal), or startup failed
-	 * before anything was. Workers first: their done callbacks need the reactor. */
+	/* The loop still runs: the mgmtd client cancels its calls on it, and worker jobs
+	 * still queued (the agent's ids file) deliver their completions to it. */
 	rpc_client_destroy(s->mgmt_rpc);
 	worker_pool_destroy(s->workers);
 	reactor_destroy(s->r);

@@ -387,6 +387,95 @@ class StorageNode(Daemon):
         os.rename(tmp, self.control)
 
 
+class StorageDaemon(Daemon):
+    """A real sluice-storage with `targets` target directories under the cluster dir. It
+    listens on 127.0.0.(10+index) (its "host"), port picked at first start and kept across
+    restarts, and registers with mgmtd under that address. extra: more --set options."""
+
+    def __init__(self, cluster, name, index, targets, extra=()):
+        super().__init__(cluster, name)
+        self.index = index
+        self.ntargets = targets
+        self.state_dir = os.path.join(cluster.dir, name)
+        self.target_dirs = [os.path.join(cluster.dir, "%s-t%d" % (name, i))
+                            for i in range(targets)]
+        self.ready_file = os.path.join(cluster.dir, name + ".ready")
+        self.host = "127.0.0.%d" % (10 + index)
+        self.port = 0
+        self.addr = None
+        self.extra = list(extra)
+        os.makedirs(self.state_dir, exist_ok=True)
+
+    def argv(self):
+        c = self.cluster
+        argv = [c.bin_storage,
+                "--set", "storage.listen=tcp://%s:%d" % (self.host, self.port),
+                "--set", "storage.mgmtd=" + c.mgmtd.uri_from(self),
+                "--set", "storage.targets=" + ",".join(self.target_dirs),
+                "--set", "storage.state_dir=" + self.state_dir,
+                "--set", "storage.ready_file=" + self.ready_file,
+                "--set", "storage.group_bytes=16MiB",
+                "--set", "storage.reserve_bytes=16MiB",
+                "--set", "storage.buffer_bytes=64MiB",
+                "--set", "log.level=info"]
+        for opt in self.extra:
+            argv += ["--set", opt]
+        return argv
+
+    def start(self):
+        for p in (self.ready_file, self.ready_file + ".tmp"):
+            if os.path.exists(p):
+                os.unlink(p)
+        super().start()
+        deadline = time.monotonic() + 30.0
+        while not os.path.exists(self.ready_file):
+            if not self.running():
+                self.expected_running = False
+                fail("%s exited with status %s before it was ready" %
+                     (self.name, self.proc.returncode))
+            if time.monotonic() > deadline:
+                fail("%s not ready after 30 s" % self.name)
+            time.sleep(0.02)
+        with open(self.ready_file) as f:
+            bound = f.read().strip()
+        m = re.fullmatch(r"tcp://(.*):(\d+)", bound)
+        if not m:
+            fail("%s ready file holds %r" % (self.name, bound))
+        if self.port and int(m.group(2)) != self.port:
+            fail("%s restarted on port %s, not %d" % (self.name, m.group(2), self.port))
+        self.port = int(m.group(2))
+        self.addr = bound
+
+    def node_info(self):
+        """This daemon's entry in mgmtd's node list (matched by address), or None."""
+        for n in self.cluster.nodes().values():
+            if n["addrs"] == [self.addr]:
+                return n
+        return None
+
+    def status(self):
+        """What mgmtd knows of this daemon, like StorageNode.status(): node_id,
+        incarnation, alive, targets {index: id} (matched by path); None if unknown."""
+        n = self.node_info()
+        if n is None:
+            return None
+        by_path = {t["path"]: t["id"] for t in self.cluster.targets().values()
+                   if t["node"] == n["id"]}
+        return {"node_id": n["id"], "incarnation": n["incarnation"], "alive": n["alive"],
+                "targets": {i: by_path[p] for i, p in enumerate(self.target_dirs)
+                            if p in by_path}}
+
+    def registered(self):
+        st = self.status()
+        if st and st["alive"] and len(st["targets"]) == self.ntargets:
+            return st
+        return None
+
+    def target_ids(self):
+        st = self.status()
+        return [st["targets"][i] for i in range(self.ntargets)] if st else []
+
+
 # ---- network namespaces --------------------------------------------------------------------
 
 def _ip(*args, check=True):
@@ -449,6 +538,7 @@ class Cluster:
         self.bin_mgmtd = os.path.join(self.build, "mgmtd", "sluice-mgmtd")
         self.bin_fakestor = os.path.join(self.build, "tests", "lib", "sluice-test-fakestor")
         self.bin_cli = os.path.join(self.build, "tools", "sluice")
+        self.bin_storage = os.path.join(self.build, "storage", "sluice-storage")
         for b in (self.bin_mgmtd, self.bin_fakestor, self.bin_cli):
             if not os.access(b, os.X_OK):
                 fail("%s is missing: build it first (ninja -C %s)" % (b, self.build))
@@ -563,6 +653,22 @@ class Cluster:
             node = StorageNode(self, "s%d" % i, i, targets)
             if netns:
                 self._put_in_netns(node)
+            self.storage.append(node)
+            self.daemons[node.name] = node
+            names.append(node.name)
+            if start:
+                node.start()
+        return names
+
+    def add_storage_daemons(self, count=1, targets=1, start=True, extra=()):
+        """Add count real sluice-storage daemons named d0, d1, ... with `targets` target
+        directories each; start them unless start=False. Returns their names."""
+        if not os.access(self.bin_storage, os.X_OK):
+            fail("%s is missing: build it first" % self.bin_storage)
+        names = []
+        for _ in range(count):
+            i = len(self.storage)
+            node = StorageDaemon(self, "d%d" % i, i, targets, extra)
             self.storage.append(node)
             self.daemons[node.name] = node
             names.append(node.name)
