@@ -580,7 +580,8 @@ static void register_done(struct rpc_result *res, void *arg)
 	}
 	/* From here on these are the ids to use, persisted or not. */
 	a->node_id = resp->node_id;
-	memcpy(a->target_ids, resp->target_ids, a->ntargets * sizeof(*a->target_ids));
+	if (a->ntargets > 0) /* meta nodes have none, and then resp->target_ids is NULL */
+		memcpy(a->target_ids, resp->target_ids, a->ntargets * sizeof(*a->target_ids));
 	a->incarnation = resp->incarnation;
 	a->heartbeat_ms = resp->heartbeat_ms;
 	a->lease_ms = resp->lease_ms;
