@@ -57,7 +57,11 @@ int kv_open(const char *path, struct kv **out, char *why, size_t why_len)
 	kv->opts = rocksdb_options_create();
 	rocksdb_options_set_create_if_missing(kv->opts, 1);
 	rocksdb_options_set_paranoid_checks(kv->opts, 1);
-	rocksdb_options_set_write_buffer_size(kv->opts, 16u << 20);
+	/* RocksDB preallocates each WAL file at 1.1 x the write buffer and each MANIFEST at
+	 * manifest_preallocation_size. Both come out of the disk the data shares, so they are
+	 * kept small and bounded (KV_DISK_OVERHEAD_BYTES, which storage adds to its reserve). */
+	rocksdb_options_set_write_buffer_size(kv->opts, KV_WRITE_BUFFER_BYTES);
+	rocksdb_options_set_manifest_preallocation_size(kv->opts, 64u << 10);
 	rocksdb_options_set_max_open_files(kv->opts, 256);
 	kv->ropts = rocksdb_readoptions_create();
 	rocksdb_readoptions_set_verify_checksums(kv->ropts, 1);

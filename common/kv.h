@@ -24,6 +24,11 @@
 struct kv;
 struct kv_batch;
 
+#define KV_WRITE_BUFFER_BYTES (4u << 20)
+/* Disk space a store may take beyond its data for preallocated files: the current and the
+ * next write-ahead log (1.1 x the write buffer each) while a flush runs, and the MANIFEST. */
+#define KV_DISK_OVERHEAD_BYTES (3ull * KV_WRITE_BUFFER_BYTES)
+
 /* Open (creating if missing) the store in directory path. On failure RocksDB's reason is
  * copied to why (if not NULL), e.g. a lock held by another process. */
 SLUICE_MUST_USE int kv_open(const char *path, struct kv **out, char *why, size_t why_len);

@@ -172,6 +172,7 @@ struct scan_job {
 	struct worker_job job;
 	struct stor_target *t;
 	uint8_t begin[CHUNK_META_KEY_BYTES], end[CHUNK_META_KEY_BYTES];
+	bool has_end;
 	unsigned limit, n;
 	bool more;
 	int status;
@@ -653,6 +654,13 @@ static void commit_enqueue(struct stor_update *u)
 
 /* ---- growth -------------------------------------------------------------------------------- */
 
+/* File system bytes data never takes: the configured reserve plus what RocksDB may
+ * preallocate on the same disk, so metadata commits still find room when data is full. */
+static uint64_t reserve_of(const struct stor_target *t)
+{
+	return t->cfg.reserve_bytes + KV_DISK_OVERHEAD_BYTES;
+}
+
 static void data_file_path(const struct stor_target *t, uint8_t cls, uint32_t file, char *out,
 			   size_t len)
 {
@@ -677,7 +685,7 @@ static void grow_run(struct worker_job *job)
 		return;
 	}
 	uint64_t avail = (uint64_t)sv.f_bavail * sv.f_frsize;
-	uint64_t room = avail > t->cfg.reserve_bytes ? avail - t->cfg.reserve_bytes : 0;
+	uint64_t room = avail > reserve_of(t) ? avail - reserve_of(t) : 0;
 
 	if (want * bs > room)
 		want = room / bs;
@@ -1309,8 +1317,11 @@ static int scan_one(const void *k, size_t klen, const void *v, size_t vlen, void
 static void scan_run(struct worker_job *job)
 {
 	struct scan_job *s = (struct scan_job *)job;
-	int rc = kv_scan_range(s->t->kv, s->begin, sizeof(s->begin), s->end, sizeof(s->end),
-			       scan_one, s);
+	/* Without an end the scan stops at the first key that is not a chunk key. */
+	static const uint8_t after_chunks[1] = {CHUNK_META_KEY_PREFIX + 1};
+	int rc = kv_scan_range(s->t->kv, s->begin, sizeof(s->begin),
+			       s->has_end ? s->end : after_chunks,
+			       s->has_end ? sizeof(s->end) : sizeof(after_chunks), scan_one, s);
 
 	s->status = rc < 0 ? rc : 0;
 }
@@ -1346,7 +1357,9 @@ int stor_scan(struct stor_target *t, const struct layout_chunk_id *begin,
 	s->job = (struct worker_job){.run = scan_run, .done = scan_done};
 	s->t = t;
 	chunk_meta_key(begin, s->begin);
-	chunk_meta_key(end, s->end);
+	s->has_end = end != NULL;
+	if (end)
+		chunk_meta_key(end, s->end);
 	s->limit = limit;
 	s->cb = cb;
 	s->arg = arg;
@@ -1373,7 +1386,7 @@ void stor_target_space(struct stor_target *t, struct stor_space *out)
 		uint64_t avail = (uint64_t)sv.f_bavail * sv.f_frsize;
 
 		fs_size = (uint64_t)sv.f_blocks * sv.f_frsize;
-		room = avail > t->cfg.reserve_bytes ? avail - t->cfg.reserve_bytes : 0;
+		room = avail > reserve_of(t) ? avail - reserve_of(t) : 0;
 	}
 	cap = t->cfg.capacity_bytes ? t->cfg.capacity_bytes : fs_size;
 	if (t->cfg.capacity_bytes) { /* growth is bounded by the cap as well */

@@ -120,7 +120,8 @@ SLUICE_MUST_USE int stor_read(struct stor_target *t, const struct layout_chunk_i
 /* ---- scans ------------------------------------------------------------------------------ */
 
 /*
- * Committed metadata of up to limit chunks with ids in [begin, end) in id order, from
+ * Committed metadata of up to limit chunks with ids in [begin, end) (end NULL: no upper
+ * bound) in id order, from
  * RocksDB on a worker thread: cb(arg, status, metas, n, more) on the reactor thread, metas
  * valid during the call (sector CRCs not filled). more: the range holds further chunks.
  */
