@@ -381,10 +381,12 @@ int main(int argc, char **argv)
 	printf("{\"bench\":\"chunk\",\"value\":%.3g,\"unit\":\"GB/"
 	       "s\",\"limit\":%.3g,\"ratio\":%.3f,"
 	       "\"seqwrite_gbs\":%.3g,\"fio_write_dsync_gbs\":%.3g,\"fio_write_gbs\":%.3g,"
+	       "\"seqwrite_ratio_nosync\":%.3f,"
 	       "\"seqread_gbs\":%.3g,\"fio_read_gbs\":%.3g,\"seqread_ratio\":%.3f,"
 	       "\"randread_iops\":%.0f,\"fio_randread_iops\":%.0f,\"randread_ratio\":%.3f,"
 	       "\"qd\":%u,\"mib\":%u}\n",
-	       w / 1e9, fio_w / 1e9, w / fio_w, w / 1e9, fio_w / 1e9, fio_w_nosync / 1e9, r / 1e9,
-	       fio_r / 1e9, r / fio_r, rr, fio_rr, rr / fio_rr, B.qd, B.nchunks);
+	       w / 1e9, fio_w / 1e9, w / fio_w, w / 1e9, fio_w / 1e9, fio_w_nosync / 1e9,
+	       w / fio_w_nosync, r / 1e9, fio_r / 1e9, r / fio_r, rr, fio_rr, rr / fio_rr, B.qd,
+	       B.nchunks);
 	return 0;
 }
