@@ -501,11 +501,32 @@ void storage_h_list_chunks(struct rpc_req *req, const Sluice__ListChunksReq *msg
 	start_listing(req, t, &begin, NULL, msg->limit, true);
 }
 
+static void counters_to_msg(const struct stor_target *t, Sluice__TargetCounters *out)
+{
+	struct stor_counters c;
+
+	stor_target_counters(t, &c);
+	sluice__target_counters__init(out);
+	out->writes = c.writes;
+	out->truncates = c.truncates;
+	out->removes = c.removes;
+	out->reads = c.reads;
+	out->bytes_written = c.bytes_written;
+	out->bytes_read = c.bytes_read;
+	out->commits = c.commits;
+	out->commit_batches = c.commit_batches;
+	out->checksum_errors = c.checksum_errors;
+	out->io_errors = c.io_errors;
+	out->enospc = c.enospc;
+	out->grows = c.grows;
+}
+
 void storage_h_statfs(struct rpc_req *req, const Sluice__TargetStatfsReq *msg, void *ctx)
 {
 	struct stor_daemon *d = ctx;
 	Sluice__TargetStatfsResp resp = SLUICE__TARGET_STATFS_RESP__INIT;
 	Sluice__TargetSpace spaces[SLUICE_STOR_TARGETS_MAX], *ptrs[SLUICE_STOR_TARGETS_MAX];
+	Sluice__TargetCounters counters[SLUICE_STOR_TARGETS_MAX];
 	unsigned n = 0;
 
 	if (msg->target_id != 0 && target_or_reply(d, req, msg->target_id, false) == NULL)
@@ -534,6 +555,8 @@ void storage_h_statfs(struct rpc_req *req, const Sluice__TargetStatfsReq *msg, v
 		s->allocated_bytes = sp.allocated_bytes;
 		s->free_bytes = sp.free_bytes;
 		s->chunks = sp.chunks;
+		counters_to_msg(t, &counters[n - 1]);
+		s->counters = &counters[n - 1];
 	}
 	resp.n_targets = n;
 	resp.targets = ptrs;
