@@ -24,10 +24,13 @@
  * straight from the request's buffer (no copy): whole chunks and appends at sector
  * boundaries, which is what checkpoints and dataset writers produce.
  *
- * Durability. Data writes use RWF_DSYNC. The commit queue is drained by one worker job at a
- * time: whatever queued while the previous batch was syncing goes into the next synced
- * RocksDB batch (group commit). A block freed by a commit returns to the free map only when
- * no read that started earlier still uses it (readers counted per chunk).
+ * Durability. The commit queue is drained by one worker job at a time: whatever queued
+ * while the previous batch was syncing goes into the next batch (group commit). The job
+ * first fdatasyncs every data file the batch's updates wrote (so one device flush covers
+ * all their data, instead of one per write), then writes the metadata in one synced RocksDB
+ * batch: no metadata ever names data that is not durable. A block freed by a commit returns
+ * to the free map only when no read that started earlier still uses it (readers counted per
+ * chunk).
  *
  * Growth. When a class has no free block, updates wait while a worker fallocates the next
  * group of the class's last data file (or starts a new file), within the capacity cap and
@@ -129,6 +132,7 @@ struct stor_update {
 	struct chunk_meta newm; /* what gets committed; owns its sector_crc */
 	bool took_block;	/* newm.pos was taken for this update */
 	bool in_place;		/* appending inside the current block */
+	bool wrote_data;	/* io.fd holds data the commit must sync first */
 	bool direct;		/* write region comes from data, not bounce */
 	struct buf *bounce;
 	uint32_t region_off, region_len; /* block bytes written */
@@ -141,7 +145,10 @@ struct commit_job {
 	struct stor_target *t;
 	struct kv_batch *batch;
 	struct stor_update *ops;
+	int fds[SLUICE_STOR_COMMIT_BATCH_MAX]; /* data files to fdatasync first */
+	unsigned nfds;
 	int status;
+	bool data_sync_failed;
 };
 
 struct grow_state {
@@ -412,7 +419,7 @@ static void io_submit_now(struct stor_target *t, struct stor_io *io)
 	if (io->write) {
 		io_uring_prep_write(sqe, io->fd, io->buf + io->done, io->len - io->done,
 				    io->off + io->done);
-		sqe->rw_flags = RWF_DSYNC; /* durable when it completes */
+		/* Not durable yet: the commit fdatasyncs the file before naming the data. */
 	} else {
 		io_uring_prep_read(sqe, io->fd, io->buf + io->done, io->len - io->done,
 				   io->off + io->done);
@@ -552,6 +559,14 @@ static void commit_run(struct worker_job *job)
 {
 	struct commit_job *cj = (struct commit_job *)job;
 
+	cj->data_sync_failed = false;
+	for (unsigned i = 0; i < cj->nfds; i++) {
+		if (fdatasync(cj->fds[i]) != 0) {
+			cj->status = -errno;
+			cj->data_sync_failed = true;
+			return;
+		}
+	}
 	cj->status = kv_write(cj->t->kv, cj->batch, true);
 }
 
@@ -566,7 +581,9 @@ static void commit_done(struct worker_job *job)
 	t->commit_running = false;
 	kv_batch_clear(cj->batch);
 	cj->ops = NULL;
-	if (cj->status != 0) {
+	if (cj->status != 0 && cj->data_sync_failed) {
+		target_fail(t, cj->status, "data file sync");
+	} else if (cj->status != 0) {
 		char why[128];
 
 		kv_last_error(t->kv, why, sizeof(why));
@@ -587,6 +604,15 @@ static void commit_done(struct worker_job *job)
 	commit_kick(t);
 }
 
+static void commit_add_fd(struct commit_job *cj, int fd)
+{
+	for (unsigned i = 0; i < cj->nfds; i++)
+		if (cj->fds[i] == fd)
+			return;
+	ASSERT(cj->nfds < SLUICE_STOR_COMMIT_BATCH_MAX); /* one per update at most */
+	cj->fds[cj->nfds++] = fd;
+}
+
 /* Start a synced batch of everything queued, unless one is running. */
 static void commit_kick(struct stor_target *t)
 {
@@ -597,11 +623,14 @@ static void commit_kick(struct stor_target *t)
 
 	if (t->commit_running || t->commit_head == NULL)
 		return;
+	cj->nfds = 0;
 	while (t->commit_head != NULL && n < SLUICE_STOR_COMMIT_BATCH_MAX) {
 		struct stor_update *u = t->commit_head;
 
 		t->commit_head = u->next;
 		u->next = NULL;
+		if (u->wrote_data)
+			commit_add_fd(cj, u->io.fd);
 		chunk_meta_key(&u->c->m.id, key);
 		if (u->kind == UPD_REMOVE) {
 			kv_batch_delete(cj->batch, key, sizeof(key));
@@ -889,6 +918,7 @@ static void write_done(struct stor_io *io, int res)
 	}
 	buf_put(u->bounce);
 	u->bounce = NULL;
+	u->wrote_data = true;
 	commit_enqueue(u);
 }
 

@@ -9,7 +9,8 @@
  * Updates (write, truncate, remove) to one chunk run one at a time in arrival order (a
  * per-chunk lock); updates to different chunks run concurrently. Each update writes new
  * content copy-on-write into a free block (or, for an append that fits the current block,
- * past the committed end of it), durably (RWF_DSYNC), then commits the new metadata in one
+ * past the committed end of it), then makes the data durable (one fdatasync per data file
+ * per commit batch) and commits the new metadata in one
  * synced RocksDB batch shared with the other updates waiting at that moment (group commit),
  * and only then completes. A crash at any point leaves the last committed version intact,
  * and blocks an uncommitted update took are free again at the next open.

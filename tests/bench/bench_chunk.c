@@ -8,7 +8,7 @@
  *   rand read   4 KiB ranges at random 4 KiB offsets of them       vs fio randread bs=4k iodepth=Q
  * fio uses io_uring with O_DIRECT on a file of the same size. The write limit is fio with
  * O_DSYNC (sync=dsync) because the store acknowledges a write only once it is durable (data
- * written with RWF_DSYNC, metadata in a synced RocksDB batch); fio without it is printed too.
+ * fdatasynced, metadata in a synced RocksDB batch); fio without it is printed too.
  *
  * The store is a real sluice-storage process (standalone, one target in DIR) and the client
  * one reactor with an rpc_client, driving Q call slots (each issues its next call from the
