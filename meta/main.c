@@ -3,15 +3,18 @@
  *
  * DESIGN
  * Threads: the main thread parses the configuration, opens the store, starts everything
- * and then only waits for SIGTERM/SIGINT (blocked in every thread, taken with
- * sigwaitinfo); one reactor thread runs the RPC server (meta and admin services), the
- * rpc client to mgmtd (node agent registration and heartbeats, routing fetches for
- * statfs and chain table lengths) and the timers; a worker pool runs every store call
- * (they block on RocksDB) and posts the replies back to the reactor.
+ * and then only waits for shutdown; one reactor thread runs the RPC server (meta and admin
+ * services), the rpc client (node agent registration and heartbeats, routing fetches for
+ * statfs, layouts and GC; the GC's calls to storage daemons), the timers and the
+ * SIGTERM/SIGINT signalfd (common/daemon.h: the signals are blocked in every thread); a
+ * worker pool runs every store call (they block on RocksDB) and posts the replies back to
+ * the reactor.
  *
  * Background work, each at most one job at a time, on the same pool:
  *   - GC (every meta.gc_interval): meta_gc_run, whose chunk removal goes through
- *     remove_chunks below;
+ *     remove_chunks below: REMOVE_RANGE [ino:0, ino+1:0) on every target of every chain of
+ *     the file's stripe, found in the last routing table (a copy shared with the workers
+ *     under routing_mu), with blocking rpc calls from the worker (rpc_call_sync);
  *   - expiry (every meta.expire_interval): sessions and stored results of clients not
  *     heard from within meta.session_timeout.
  *
@@ -33,7 +36,9 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +48,7 @@
 #include "client/nodeagent.h"
 #include "common/bufpool.h"
 #include "common/cfg.h"
+#include "common/daemon.h"
 #include "common/env.h"
 #include "common/err.h"
 #include "common/log.h"
@@ -53,6 +59,7 @@
 #include "meta/service.h"
 #include "proto/admin_ops.h"
 #include "proto/mgmt_ops.h"
+#include "proto/storage_ops.h"
 #include "sluice_config.h"
 
 LOG_FACILITY("meta");
@@ -120,6 +127,19 @@ static const struct cfg_schema meta_schema = {
 	.nkeys = SLUICE_ARRAY_SIZE(meta_keys),
 };
 
+/* A private copy of a routing table (unpacked from its packed form, so it owns its memory),
+ * shared by the reactor and the GC's workers. */
+struct routing_copy {
+	Sluice__RoutingTable *rt;
+	unsigned refs; /* under metad.routing_mu */
+};
+
+/* REMOVE_RANGE calls on one target within one GC step before the inode is left queued for
+ * the next pass (each call removes up to the storage daemon's batch; a file has at most
+ * LAYOUT_CHUNKS_MAX chunks). */
+#define GC_REMOVE_CALLS_MAX  1024u
+#define GC_REMOVE_TIMEOUT_MS 10000u
+
 struct metad {
 	struct meta_cfg cfg;
 	struct meta_store_cfg scfg;
@@ -136,6 +156,13 @@ struct metad {
 	struct worker_job gc_job, expire_job;
 	bool gc_running, expire_running, routing_inflight;
 	int gc_result, expire_result;
+	struct daemon_signals signals;
+	sem_t stop_sem; /* posted by the signal handler (reactor) for main() */
+	/* The last routing table, for the GC's workers: replaced by the reactor, read by
+	 * workers holding a reference (routing_get/routing_put). */
+	pthread_mutex_t routing_mu;
+	struct routing_copy *routing;
+	atomic_bool gc_stop; /* shutdown: a GC pass in a worker stops between calls */
 };
 
 static struct metad daemon_;
@@ -179,23 +206,178 @@ static void run_on_reactor_sync(struct metad *d, void (*fn)(struct metad *d))
 
 /* ---- GC and expiry (jobs on the pool; timers on the reactor) ---------------------------- */
 
+/* ---- the routing table copy (reactor writes, workers read) ------------------------------- */
+
+static void routing_put(struct metad *d, struct routing_copy *c)
+{
+	bool last;
+
+	if (!c)
+		return;
+	pthread_mutex_lock(&d->routing_mu);
+	last = --c->refs == 0;
+	pthread_mutex_unlock(&d->routing_mu);
+	if (last) {
+		sluice__routing_table__free_unpacked(c->rt, NULL);
+		free(c);
+	}
+}
+
+static struct routing_copy *routing_get(struct metad *d)
+{
+	struct routing_copy *c;
+
+	pthread_mutex_lock(&d->routing_mu);
+	c = d->routing;
+	if (c)
+		c->refs++;
+	pthread_mutex_unlock(&d->routing_mu);
+	return c;
+}
+
+/* Reactor thread: keep a copy of rt for the GC. A failure keeps the previous copy. */
+static void routing_keep(struct metad *d, const Sluice__RoutingTable *rt)
+{
+	size_t n = sluice__routing_table__get_packed_size(rt);
+	uint8_t *buf = malloc(n ? n : 1);
+	struct routing_copy *c = calloc(1, sizeof(*c)), *old;
+
+	if (buf && c) {
+		sluice__routing_table__pack(rt, buf);
+		c->rt = sluice__routing_table__unpack(NULL, n, buf);
+	}
+	free(buf);
+	if (!c || !c->rt) {
+		free(c);
+		log_warn_rl("no memory to keep the routing table for the GC");
+		return;
+	}
+	c->refs = 1;
+	pthread_mutex_lock(&d->routing_mu);
+	old = d->routing;
+	d->routing = c;
+	pthread_mutex_unlock(&d->routing_mu);
+	routing_put(d, old);
+}
+
+/* ---- GC chunk removal (a worker thread) --------------------------------------------------- */
+
+static const Sluice__ChainTableInfo *rt_table(const Sluice__RoutingTable *rt, uint32_t id)
+{
+	for (size_t i = 0; i < rt->n_tables; i++)
+		if (rt->tables[i]->id == id)
+			return rt->tables[i];
+	return NULL;
+}
+
+static const Sluice__ChainInfo *rt_chain(const Sluice__RoutingTable *rt, uint32_t id)
+{
+	for (size_t i = 0; i < rt->n_chains; i++)
+		if (rt->chains[i]->id == id)
+			return rt->chains[i];
+	return NULL;
+}
+
+/* The address of the node serving target tid, or NULL. */
+static const char *rt_target_addr(const Sluice__RoutingTable *rt, uint64_t tid)
+{
+	uint32_t node = 0;
+
+	for (size_t i = 0; i < rt->n_targets; i++)
+		if (rt->targets[i]->id == tid)
+			node = rt->targets[i]->node_id;
+	for (size_t i = 0; node && i < rt->n_nodes; i++)
+		if (rt->nodes[i]->id == node && rt->nodes[i]->n_addrs)
+			return rt->nodes[i]->addrs[0];
+	return NULL;
+}
+
+/* Remove chunks [ino:0, ino+1:0) from target tid at addr, call after call while the
+ * daemon says there are more. */
+static int remove_on_target(struct metad *d, const char *addr, uint64_t tid, uint64_t ino)
+{
+	Sluice__ChunkRemoveRangeReq req = SLUICE__CHUNK_REMOVE_RANGE_REQ__INIT;
+	struct rpc_call_opts opts = {.timeout_ms = GC_REMOVE_TIMEOUT_MS, .retries = 2};
+
+	req.target_id = tid;
+	req.begin_inode = ino;
+	req.begin_index = 0;
+	req.end_inode = ino + 1;
+	req.end_index = 0;
+	req.max_chunks = 0; /* the daemon's batch */
+	for (unsigned i = 0; i < GC_REMOVE_CALLS_MAX; i++) {
+		struct rpc_result res = {0};
+		int rc;
+		bool more;
+
+		if (atomic_load(&d->gc_stop))
+			return -SLUICE_ESHUTDOWN;
+		rc = storagec_remove_range(d->client, addr, &req, &opts, &res);
+		more = rc == 0 && ((Sluice__ChunkRemoveRangeResp *)(void *)res.resp)->more;
+		rpc_result_release(&res);
+		if (rc) {
+			log_debug("REMOVE_RANGE of inode %" PRIu64 " on target %" PRIu64 " at %s: "
+				  "%s (%d)",
+				  ino, tid, addr, sluice_strerror(rc), rc);
+			return rc;
+		}
+		if (!more)
+			return 0;
+	}
+	return -EAGAIN; /* a huge file: the rest at the next pass */
+}
+
 /*
- * Chunk removal for the GC (a worker thread). TODO: call the storage service's
- * REMOVE_RANGE RPC (proto/storage.proto, being written) for every chain of the layout,
- * for the chunk range of this inode. Until then removal fails and the GC keeps the inode
- * queued (retrying with backoff), unless meta.gc_skip_chunks says there is no storage.
+ * Remove every chunk of inode ino (GC, a worker thread). The chunks of a file live on the
+ * chains at positions chain_base .. chain_base + stripe - 1 (mod the table length) of its
+ * chain table (layout.h: the permutation only reorders those), on every target of each.
+ * Without chain replication each target is told directly; once CRAQ lands, removes go to
+ * the chain head and flow down the chain like any update (and a syncing target gets them
+ * through resync), so this loop becomes one call per chain. Any failure (routing not known
+ * yet, unknown table or chain, a target unreachable or offline) returns an error: the GC
+ * keeps the inode queued and retries with backoff. Removal is idempotent.
  */
 static int remove_chunks(void *arg, uint64_t ino, const struct layout *l, uint64_t size)
 {
 	struct metad *d = arg;
+	struct routing_copy *c;
+	const Sluice__ChainTableInfo *tab;
+	int rc = 0;
 
-	if (d->cfg.gc_skip_chunks)
-		return 0;
-	log_warn_rl("GC: chunks of inode %" PRIu64 " (%" PRIu64 " bytes) not removed: the "
-		    "storage REMOVE_RANGE RPC is not wired into sluice-meta yet; inode stays "
-		    "queued",
-		    ino, size);
-	return -ENOSYS;
+	if (d->cfg.gc_skip_chunks || l->stripe == 0)
+		return 0; /* no storage configured; or a file without a layout never had chunks */
+	if (ino == UINT64_MAX)
+		return -EOVERFLOW; /* [ino:0, ino+1:0) has no end; ids never get there */
+	c = routing_get(d);
+	tab = c ? rt_table(c->rt, l->chain_table_id) : NULL;
+	if (!tab || tab->n_chains == 0) {
+		log_warn_rl("GC: chain table %u of inode %" PRIu64 " not in the routing table%s; "
+			    "inode stays queued",
+			    l->chain_table_id, ino, c ? "" : " (none fetched yet)");
+		routing_put(d, c);
+		return -SLUICE_EROUTING;
+	}
+	for (uint32_t k = 0; rc == 0 && k < l->stripe && k < tab->n_chains; k++) {
+		uint32_t cid = tab->chains[((uint64_t)l->chain_base + k) % tab->n_chains];
+		const Sluice__ChainInfo *ch = rt_chain(c->rt, cid);
+
+		if (!ch) {
+			rc = -SLUICE_EROUTING;
+			break;
+		}
+		for (size_t t = 0; rc == 0 && t < ch->n_targets; t++) {
+			const char *addr = rt_target_addr(c->rt, ch->targets[t]);
+
+			rc = addr ? remove_on_target(d, addr, ch->targets[t], ino)
+				  : -SLUICE_EROUTING;
+		}
+	}
+	routing_put(d, c);
+	if (rc && rc != -SLUICE_ESHUTDOWN)
+		log_warn_rl("GC: chunks of inode %" PRIu64 " (%" PRIu64 " bytes) not removed: %s "
+			    "(%d); inode stays queued",
+			    ino, size, sluice_strerror(rc), rc);
+	return rc;
 }
 
 static void gc_run(struct worker_job *j)
@@ -304,6 +486,7 @@ static void routing_done(struct rpc_result *res, void *arg)
 	for (size_t i = 0; i < rt->n_tables; i++)
 		meta_store_set_table_len(d->svc.store, rt->tables[i]->id,
 					 (uint32_t)rt->tables[i]->n_chains);
+	routing_keep(d, rt);
 	if (rt->version != d->svc.routing_version)
 		log_info("routing version %" PRIu64 ": %u targets, %" PRIu64 " bytes, %zu chain "
 			 "tables",
@@ -369,22 +552,6 @@ RPC_DEFINE_HANDLERS(admin, ADMIN_OPS)
 
 /* ---- startup and shutdown ------------------------------------------------------------------ */
 
-static int write_ready_file(const char *path, const char *uri)
-{
-	char tmp[4096];
-	FILE *f;
-
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
-		return -ENAMETOOLONG;
-	f = fopen(tmp, "w");
-	if (!f)
-		return -errno;
-	fprintf(f, "%s\n", uri);
-	if (fclose(f) != 0 || rename(tmp, path) != 0)
-		return -errno;
-	return 0;
-}
-
 static int start_agent(struct metad *d)
 {
 	const char *addrs[1] = {d->bound};
@@ -405,6 +572,15 @@ static int start_agent(struct metad *d)
 		return 0;
 	}
 	return nodeagent_start(d->r, d->client, &acfg, &d->agent);
+}
+
+/* SIGTERM/SIGINT (reactor thread): wake main(), which runs the shutdown. */
+static void on_signal(struct daemon_signals *sig)
+{
+	struct metad *d = SLUICE_CONTAINER_OF(sig, struct metad, signals);
+
+	log_notice("signal received, shutting down");
+	sem_post(&d->stop_sem);
 }
 
 static int start_serving(struct metad *d)
@@ -440,8 +616,9 @@ static int start_serving(struct metad *d)
 	rearm(d, &d->expire_timer, d->cfg.expire_interval_ms);
 	fetch_routing(d);
 	rearm(d, &d->routing_timer, d->cfg.routing_interval_ms);
-	if (d->cfg.ready_file[0])
-		rc = write_ready_file(d->cfg.ready_file, d->bound);
+	rc = daemon_watch_signals(d->r, &d->signals, on_signal);
+	if (rc == 0 && d->cfg.ready_file[0])
+		rc = daemon_write_ready_file(d->cfg.ready_file, d->bound);
 	if (rc == 0)
 		log_notice("serving on %s (%u workers, sync %s, GC delay %" PRIu64 " ms)", d->bound,
 			   (unsigned)d->cfg.workers, d->cfg.sync ? "on" : "off",
@@ -459,6 +636,7 @@ static void start_fn(struct metad *d)
 static void stop_fn(struct metad *d)
 {
 	d->svc.stopping = true;
+	atomic_store(&d->gc_stop, true);
 	rpc_server_destroy(d->rpc);
 	d->rpc = NULL;
 	nodeagent_stop(d->agent);
@@ -531,21 +709,6 @@ static int take_flags(int *argc, char **argv, bool *format, bool *force)
 	return *force && !*format ? -EINVAL : 0;
 }
 
-static int wait_for_signal(void)
-{
-	sigset_t set;
-	siginfo_t si;
-
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	while (sigwaitinfo(&set, &si) < 0)
-		if (errno != EINTR)
-			return -errno;
-	log_notice("signal %d received, shutting down", si.si_signo);
-	return 0;
-}
-
 static int run(struct metad *d)
 {
 	int rc = worker_pool_create("meta", (unsigned)d->cfg.workers, SLUICE_WORKER_QUEUE_DEPTH / 4,
@@ -564,7 +727,8 @@ static int run(struct metad *d)
 	run_on_reactor_sync(d, start_fn);
 	rc = start_rc_;
 	if (rc == 0)
-		rc = wait_for_signal();
+		while (sem_wait(&d->stop_sem) != 0)
+			; /* EINTR */
 	run_on_reactor_sync(d, stop_fn);
 	worker_pool_destroy(d->svc.pool); /* done callbacks still reach the running reactor */
 	d->svc.pool = NULL;
@@ -582,12 +746,10 @@ int main(int argc, char **argv)
 	sigset_t set;
 	int rc;
 
-	/* Before any thread exists (RocksDB's included), so signals reach only sigwaitinfo. */
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
-		PANIC("pthread_sigmask failed");
+	/* Before any thread exists (RocksDB's included), so signals reach only the signalfd. */
+	daemon_block_signals(&set);
+	sem_init(&d->stop_sem, 0, 0);
+	pthread_mutex_init(&d->routing_mu, NULL);
 	if (take_flags(&argc, argv, &format, &force)) {
 		fprintf(stderr, "sluice-meta: --force only goes with --format\n");
 		return 2;
@@ -619,6 +781,7 @@ int main(int argc, char **argv)
 	reactor_destroy(d->r);
 	meta_store_close(d->svc.store);
 	bufpool_destroy(d->pool);
+	routing_put(d, d->routing);
 	cfg_free(&meta_schema, &d->cfg);
 	return rc ? 1 : 0;
 }

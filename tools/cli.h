@@ -37,6 +37,7 @@
 
 /* Usage lines (after "sluice "), shared by the command table and the commands' checks. */
 #define CLI_USAGE_STATUS      "status [--json]"
+#define CLI_USAGE_FSCK	      "fsck [--json]"
 #define CLI_USAGE_NODE_LIST   "node list [--json]"
 #define CLI_USAGE_TARGET_LIST "target list [--json]"
 #define CLI_USAGE_TARGET_OFF  "target offline ID"
@@ -204,5 +205,6 @@ int cli_cmd_chain_set_order(struct cli *c);
 int cli_cmd_table_gen(struct cli *c);
 int cli_cmd_table_set(struct cli *c);
 int cli_cmd_table_show(struct cli *c);
+int cli_cmd_fsck(struct cli *c);
 
 #endif

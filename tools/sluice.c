@@ -36,6 +36,8 @@ struct cmd {
 static const struct cmd cmds[] = {
 	{"status", NULL, 0, 0, cli_cmd_status, CLI_USAGE_STATUS,
 	 "cluster summary: nodes, targets, chains, health"},
+	{"fsck", NULL, 0, 0, cli_cmd_fsck, CLI_USAGE_FSCK,
+	 "check the meta server's namespace store (dentries, inodes, link counts, GC queue)"},
 	{"node", "list", 0, 0, cli_cmd_node_list, CLI_USAGE_NODE_LIST,
 	 "nodes: type, liveness, addresses, heartbeat age"},
 	{"target", "list", 0, 0, cli_cmd_target_list, CLI_USAGE_TARGET_LIST,
