@@ -67,7 +67,7 @@ struct storage_cfg {
 static const char *const log_levels[] = {"err", "warn", "notice", "info", "debug", NULL};
 
 static const struct cfg_key storage_keys[] = {
-	{"storage.listen", CFG_STRING, offsetof(struct storage_cfg, listen), "tcp://127.0.0.1:7200",
+	{"storage.listen", CFG_STRING, offsetof(struct storage_cfg, listen), "tcp://127.0.0.1:7300",
 	 0, 0, NULL, "address to serve on (port 0 picks a free port)"},
 	{"storage.mgmtd", CFG_STRING, offsetof(struct storage_cfg, mgmtd), "", 0, 0, NULL,
 	 "mgmtd URI; empty = standalone (no registration, target ids 1..n; tests, benchmarks)"},
