@@ -75,19 +75,19 @@
 #define SLUICE_STOR_LIST_MAX	     4096	/* chunks per QUERY/LIST/REMOVE_RANGE reply */
 
 /* ---- metadata (DESIGN.md section 7) -------------------------------------------------- */
-#define SLUICE_META_GROUPS_MAX	     128   /* supplementary gids per caller */
-#define SLUICE_META_SYMLINK_MAX	     (SLUICE_PATH_MAX - 1) /* target bytes, no NUL */
-#define SLUICE_META_LINK_MAX	     65000 /* hard links per inode (EMLINK) */
-#define SLUICE_META_XATTR_NAME_MAX   255
-#define SLUICE_META_XATTR_VALUE_MAX  (64u * SLUICE_KiB)
-#define SLUICE_META_XATTR_LIST_MAX   (64u * SLUICE_KiB) /* sum of name lengths + NULs */
-#define SLUICE_META_READDIR_MAX	     1024 /* entries per READDIR reply */
-#define SLUICE_META_TXN_RETRIES	     32	  /* attempts of one transaction on conflicts */
-#define SLUICE_META_INO_BATCH	     1024 /* ids taken from the counter at once */
-#define SLUICE_META_GC_BATCH	     256  /* GC entries / tree dentries per pass step */
-#define SLUICE_META_DEPTH_MAX	     4096 /* ancestors walked by a rename loop check */
-#define SLUICE_META_CLIENTS_MAX	     65536 /* clients tracked for session expiry */
-#define SLUICE_META_FSCK_REPORT_MAX  256   /* problems listed by one FSCK reply */
+#define SLUICE_META_GROUPS_MAX	    128			  /* supplementary gids per caller */
+#define SLUICE_META_SYMLINK_MAX	    (SLUICE_PATH_MAX - 1) /* target bytes, no NUL */
+#define SLUICE_META_LINK_MAX	    65000		  /* hard links per inode (EMLINK) */
+#define SLUICE_META_XATTR_NAME_MAX  255
+#define SLUICE_META_XATTR_VALUE_MAX (64u * SLUICE_KiB)
+#define SLUICE_META_XATTR_LIST_MAX  (64u * SLUICE_KiB) /* sum of name lengths + NULs */
+#define SLUICE_META_READDIR_MAX	    1024	       /* entries per READDIR reply */
+#define SLUICE_META_TXN_RETRIES	    32	  /* attempts of one transaction on conflicts */
+#define SLUICE_META_INO_BATCH	    1024  /* ids taken from the counter at once */
+#define SLUICE_META_GC_BATCH	    256	  /* GC entries / tree dentries per pass step */
+#define SLUICE_META_DEPTH_MAX	    4096  /* ancestors walked by a rename loop check */
+#define SLUICE_META_CLIENTS_MAX	    65536 /* clients tracked for session expiry */
+#define SLUICE_META_FSCK_REPORT_MAX 256	  /* problems listed by one FSCK reply */
 /* A READDIRPLUS reply (name + attributes, under 512 bytes an entry) fits one payload. */
 static_assert(SLUICE_META_READDIR_MAX * (SLUICE_NAME_MAX + 257) < SLUICE_FRAME_PAYLOAD_MAX,
 	      "a full readdir reply fits a frame");
