@@ -7,8 +7,8 @@
  * services), the rpc client (node agent registration and heartbeats, routing fetches for
  * statfs, layouts and GC; the GC's calls to storage daemons), the timers and the
  * SIGTERM/SIGINT signalfd (common/daemon.h: the signals are blocked in every thread); a
- * worker pool runs every store call (they block on RocksDB) and posts the replies back to
- * the reactor.
+ * worker pool runs the store calls (they block on RocksDB) and posts the replies back to
+ * the reactor, except point reads the reactor can answer from memory (service.c).
  *
  * Background work, each at most one job at a time, on the same pool:
  *   - GC (every meta.gc_interval): meta_gc_run, whose chunk removal goes through

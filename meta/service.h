@@ -2,9 +2,11 @@
  * service.h - the meta RPC service of sluice-meta (handlers in service.c, the daemon in
  * main.c). Private to meta/.
  *
- * Handlers run on the reactor thread; every call that touches the store (they all block
- * on RocksDB) is handed to the worker pool and answered from the job's done callback, back
- * on the reactor thread. STATFS needs no I/O and is answered at once.
+ * Handlers run on the reactor thread. Point reads (lookup, getattr, readlink, getxattr,
+ * get_layout) are first tried right there with memory-only RocksDB reads; every other call
+ * that touches the store (and a point read that would need a file) is handed to the worker
+ * pool and answered from the job's done callback, back on the reactor thread. STATFS needs
+ * no I/O and is answered at once.
  */
 #ifndef SLUICE_META_SERVICE_H
 #define SLUICE_META_SERVICE_H

@@ -9,8 +9,13 @@
  * RocksDB reports errors as malloc'd Status strings. Conflicts are recognised by the
  * prefix of Status::ToString(): "Resource busy" (write conflict, deadlock), "Operation
  * timed out" (lock wait timeout), "Operation failed. Try again", "Operation expired"; they
- * map to -EAGAIN so the caller retries the transaction. Everything else is -EIO with the
- * text kept for the log.
+ * map to -EAGAIN so the caller retries the transaction. "Result incomplete" (a read on a
+ * no-I/O thread that needed a file, see meta_db_reads_no_io) is -EAGAIN too: the caller
+ * retries where blocking is allowed. Everything else is -EIO with the text kept for the
+ * log.
+ *
+ * Finished transaction objects are kept (up to TXN_CACHE_MAX, under mu) and re-initialised
+ * by the next meta_txn_begin instead of being built from scratch for every operation.
  *
  * Threads: any; see txn.h for what may be shared.
  */
@@ -28,6 +33,19 @@ LOG_FACILITY("meta-txn");
 
 #define ITER_PREFIX_MAX 64
 
+/* RocksDB's ReadTier kBlockCacheTier: serve from memtables and the block cache only; a read
+ * that needs a file returns Status::Incomplete instead of blocking. */
+#define READ_TIER_CACHE_ONLY 1
+
+/* Finished transactions kept per store for reuse: RocksDB re-initialises a transaction
+ * object in place (BeginTransaction with old_txn), which saves building its write batch
+ * index and lock tracker for every operation. About the number of threads that run
+ * transactions at once (the workers); more just get freed. */
+#define TXN_CACHE_MAX 32
+
+/* Set by meta_db_reads_no_io on a thread that must not block (the reactor). */
+static _Thread_local bool reads_no_io;
+
 struct meta_db {
 	rocksdb_transactiondb_t *db;
 	rocksdb_options_t *opts;
@@ -37,9 +55,12 @@ struct meta_db {
 	rocksdb_cache_t *cache;
 	rocksdb_filterpolicy_t *filter; /* owned by table_opts once set */
 	rocksdb_readoptions_t *ropts;
+	rocksdb_readoptions_t *ropts_mem; /* read tier "block cache": no file reads */
 	rocksdb_writeoptions_t *wopts;
-	pthread_mutex_t mu; /* guards last_error */
+	pthread_mutex_t mu; /* guards last_error and the free transactions */
 	char last_error[256];
+	struct meta_txn *free_txns[TXN_CACHE_MAX]; /* finished, kept for reuse */
+	unsigned nfree;
 };
 
 struct meta_txn {
@@ -73,7 +94,7 @@ static int take_error(struct meta_db *db, char *err)
 		return 0;
 	if (starts_with(err, "Resource busy") || starts_with(err, "Operation timed out") ||
 	    starts_with(err, "Operation failed. Try again") ||
-	    starts_with(err, "Operation expired")) {
+	    starts_with(err, "Operation expired") || starts_with(err, "Result incomplete")) {
 		rc = -EAGAIN;
 	} else {
 		rc = -EIO;
@@ -111,6 +132,9 @@ static void set_options(struct meta_db *db, const struct meta_db_opts *o)
 	rocksdb_transaction_options_set_lock_timeout(db->txn_opts, o->lock_timeout_ms);
 	db->ropts = rocksdb_readoptions_create();
 	rocksdb_readoptions_set_verify_checksums(db->ropts, 1);
+	db->ropts_mem = rocksdb_readoptions_create();
+	rocksdb_readoptions_set_verify_checksums(db->ropts_mem, 1);
+	rocksdb_readoptions_set_read_tier(db->ropts_mem, READ_TIER_CACHE_ONLY);
 	db->wopts = rocksdb_writeoptions_create();
 	rocksdb_writeoptions_set_sync(db->wopts, o->sync ? 1 : 0);
 }
@@ -142,10 +166,15 @@ void meta_db_close(struct meta_db *db)
 {
 	if (!db)
 		return;
+	for (unsigned i = 0; i < db->nfree; i++) {
+		rocksdb_transaction_destroy(db->free_txns[i]->t);
+		free(db->free_txns[i]);
+	}
 	if (db->db)
 		rocksdb_transactiondb_close(db->db);
 	rocksdb_writeoptions_destroy(db->wopts);
 	rocksdb_readoptions_destroy(db->ropts);
+	rocksdb_readoptions_destroy(db->ropts_mem);
 	rocksdb_transaction_options_destroy(db->txn_opts);
 	rocksdb_transactiondb_options_destroy(db->tdb_opts);
 	rocksdb_options_destroy(db->opts);
@@ -199,7 +228,8 @@ int meta_db_get(struct meta_db *db, const void *key, size_t klen, struct meta_va
 	rocksdb_pinnableslice_t *p;
 
 	*v = (struct meta_val){NULL, 0, NULL};
-	p = rocksdb_transactiondb_get_pinned(db->db, db->ropts, key, klen, &err);
+	p = rocksdb_transactiondb_get_pinned(db->db, reads_no_io ? db->ropts_mem : db->ropts, key,
+					     klen, &err);
 	if (err) {
 		rocksdb_pinnableslice_destroy(p);
 		return take_error(db, err);
@@ -215,6 +245,11 @@ void meta_val_release(struct meta_val *v)
 	v->pin_ = NULL;
 	v->data = NULL;
 	v->len = 0;
+}
+
+void meta_db_reads_no_io(bool on)
+{
+	reads_no_io = on;
 }
 
 int meta_db_snapshot(struct meta_db *db, struct meta_snapshot **out)
@@ -238,12 +273,20 @@ void meta_db_snapshot_release(struct meta_db *db, struct meta_snapshot *s)
 
 int meta_txn_begin(struct meta_db *db, struct meta_txn **out)
 {
-	struct meta_txn *t = calloc(1, sizeof(*t));
+	struct meta_txn *t = NULL;
 
-	if (!t)
-		return -ENOMEM;
+	pthread_mutex_lock(&db->mu);
+	if (db->nfree)
+		t = db->free_txns[--db->nfree];
+	pthread_mutex_unlock(&db->mu);
+	if (!t) {
+		t = calloc(1, sizeof(*t));
+		if (!t)
+			return -ENOMEM;
+	}
 	t->db = db;
-	t->t = rocksdb_transaction_begin(db->db, db->wopts, db->txn_opts, NULL);
+	t->finished = false;
+	t->t = rocksdb_transaction_begin(db->db, db->wopts, db->txn_opts, t->t);
 	if (!t->t) {
 		free(t);
 		return -ENOMEM;
@@ -301,17 +344,31 @@ int meta_txn_commit(struct meta_txn *t)
 
 void meta_txn_free(struct meta_txn *t)
 {
+	struct meta_db *db;
 	char *err = NULL;
 
 	if (!t)
 		return;
+	db = t->db;
 	if (!t->finished) {
 		rocksdb_transaction_rollback(t->t, &err);
-		if (err) /* nothing to do about it: the locks go with the transaction */
-			(void)take_error(t->db, err);
+		if (err) { /* nothing to do about it: the locks go with the transaction */
+			(void)take_error(db, err);
+			rocksdb_transaction_destroy(t->t); /* not reused after a failed rollback */
+			free(t);
+			return;
+		}
 	}
-	rocksdb_transaction_destroy(t->t);
-	free(t);
+	pthread_mutex_lock(&db->mu);
+	if (db->nfree < TXN_CACHE_MAX) {
+		db->free_txns[db->nfree++] = t;
+		t = NULL;
+	}
+	pthread_mutex_unlock(&db->mu);
+	if (t) {
+		rocksdb_transaction_destroy(t->t);
+		free(t);
+	}
 }
 
 static int iter_new(const void *prefix, size_t plen, struct meta_iter **out)
@@ -353,8 +410,12 @@ int meta_iter_db(struct meta_db *db, struct meta_snapshot *snap, const void *pre
 		rocksdb_readoptions_set_verify_checksums(it->ropts, 1);
 		rocksdb_readoptions_set_snapshot(it->ropts, snap->snap);
 		rocksdb_readoptions_set_fill_cache(it->ropts, 0); /* a scan must not evict */
+		if (reads_no_io)
+			rocksdb_readoptions_set_read_tier(it->ropts, READ_TIER_CACHE_ONLY);
 	}
-	it->it = rocksdb_transactiondb_create_iterator(db->db, it->ropts ? it->ropts : db->ropts);
+	it->it = rocksdb_transactiondb_create_iterator(db->db, it->ropts     ? it->ropts
+							       : reads_no_io ? db->ropts_mem
+									     : db->ropts);
 	*out = it;
 	return 0;
 }
@@ -403,9 +464,11 @@ const void *meta_iter_value(struct meta_iter *it, size_t *vlen)
 int meta_iter_status(struct meta_iter *it)
 {
 	char *err = NULL;
+	int rc;
 
 	rocksdb_iter_get_error(it->it, &err);
-	return take_error(NULL, err) == 0 ? 0 : -EIO;
+	rc = take_error(NULL, err);
+	return rc == 0 || rc == -EAGAIN ? rc : -EIO; /* -EAGAIN: needed I/O on a no-I/O thread */
 }
 
 void meta_iter_free(struct meta_iter *it)

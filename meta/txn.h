@@ -56,6 +56,15 @@ SLUICE_MUST_USE int meta_db_get(struct meta_db *db, const void *key, size_t klen
 				struct meta_val *v);
 void meta_val_release(struct meta_val *v); /* NULL ok, idempotent */
 
+/*
+ * For the calling thread only: on = point reads and iterators over the committed store
+ * (meta_db_get, meta_iter_db) use memory only (memtables, block cache) and fail with
+ * -EAGAIN (meta_iter_status for iterators) when they would have to read a file, so a
+ * thread that must not block (the reactor) can try them and hand the call to a worker
+ * when they fail. Transactions are not affected. Off by default.
+ */
+void meta_db_reads_no_io(bool on);
+
 /* A consistent read view for long scans (fsck). */
 SLUICE_MUST_USE int meta_db_snapshot(struct meta_db *db, struct meta_snapshot **out);
 void meta_db_snapshot_release(struct meta_db *db, struct meta_snapshot *s); /* NULL ok */
@@ -88,7 +97,7 @@ bool meta_iter_valid(struct meta_iter *it);
 void meta_iter_next(struct meta_iter *it);
 const void *meta_iter_key(struct meta_iter *it, size_t *klen);
 const void *meta_iter_value(struct meta_iter *it, size_t *vlen);
-SLUICE_MUST_USE int meta_iter_status(struct meta_iter *it); /* 0 or -EIO */
+SLUICE_MUST_USE int meta_iter_status(struct meta_iter *it); /* 0, -EIO or -EAGAIN (no I/O) */
 void meta_iter_free(struct meta_iter *it);		    /* NULL ok */
 
 #endif

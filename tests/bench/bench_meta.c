@@ -21,7 +21,8 @@
  * unlinked inodes are not deleted while later phases are timed.
  *
  * Client, daemon and the raw threads share the machine's cores: the ratios include the cost
- * of the RPC (framing, a reactor and a worker hop per request) as well as the store's.
+ * of the RPC (framing, a reactor hop, and for mutations and cold reads a worker hop per
+ * request) as well as the store's.
  *
  * The last line is the JSON every benchmark ends with: value = create ops/s with 16 clients
  * over 100 directories, limit = raw put transactions/s with 16 threads; every other rate
