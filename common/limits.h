@@ -27,6 +27,7 @@
 
 /* ---- transport ----------------------------------------------------------------------- */
 #define SLUICE_NET_CONNS_MAX	    4096 /* per listener */
+#define SLUICE_NET_LISTEN_SHARE_MAX 256	 /* listeners (reactors) sharing one listening socket */
 #define SLUICE_NET_RECV_STAGE_BYTES (64u * SLUICE_KiB)
 #define SLUICE_NET_SEND_IOV_MAX	    64
 #define SLUICE_NET_ADDR_MAX	    128 /* "tcp://host:port" as text */

@@ -160,6 +160,17 @@ int net_listener_addr(const struct net_listener *l, struct net_addr *out)
 	return ((const struct net_conn_base *)(const void *)l)->ops->listener_addr(l, out);
 }
 
+int net_listener_share(struct reactor *r, struct net_listener *l, const struct net_listen_cfg *cfg,
+		       void (*on_accept)(struct net_listener *l, struct net_conn *c, void *arg),
+		       void *arg, struct net_listener **out)
+{
+	const struct net_ops *ops = ((const struct net_conn_base *)(void *)l)->ops;
+
+	if (!ops->listener_share)
+		return -EOPNOTSUPP;
+	return ops->listener_share(r, l, cfg, on_accept, arg, out);
+}
+
 int net_connect(struct reactor *r, const char *uri, const struct net_connect_cfg *cfg,
 		const struct net_handler *h, void *arg, struct net_conn **out)
 {

@@ -141,6 +141,12 @@ struct net_ops {
 		      void *arg, struct net_listener **out);
 	void (*listener_close)(struct net_listener *l);
 	int (*listener_addr)(const struct net_listener *l, struct net_addr *out);
+	/* Optional (NULL: net_listener_share says -EOPNOTSUPP); see net_listener_share. */
+	int (*listener_share)(struct reactor *r, struct net_listener *l,
+			      const struct net_listen_cfg *cfg,
+			      void (*on_accept)(struct net_listener *l, struct net_conn *c,
+						void *arg),
+			      void *arg, struct net_listener **out);
 	int (*connect)(struct reactor *r, const struct net_addr *a,
 		       const struct net_connect_cfg *cfg, const struct net_handler *h, void *arg,
 		       struct net_conn **out);
@@ -178,9 +184,33 @@ SLUICE_MUST_USE int net_listen(struct reactor *r, const char *uri, const struct 
 			       void (*on_accept)(struct net_listener *l, struct net_conn *c,
 						 void *arg),
 			       void *arg, struct net_listener **out);
-void net_listener_close(struct net_listener *l); /* stops accepting; open conns stay */
+/* Stops accepting (or, for a sharing listener, receiving) connections; open conns stay. Closing
+ * the listener that owns the socket stops the accepting for every listener sharing it. */
+void net_listener_close(struct net_listener *l);
 /* The bound address (port filled in when listening on port 0). */
 SLUICE_MUST_USE int net_listener_addr(const struct net_listener *l, struct net_addr *out);
+
+/*
+ * Listen on l's address from reactor r as well (DESIGN.md section 3: one reactor per core).
+ * The new listener *out owns no socket: the connections l accepts are spread over l and
+ * every listener sharing it - to the one with the fewest connections assigned (open or on
+ * their way), round robin among equals - and each is created on its listener's reactor and
+ * announced there by that listener's on_accept(arg); cfg (pool, timeouts, max_conns) applies
+ * to the connections *out receives. So a daemon runs one server per reactor on one port,
+ * and even two connections from one client land on two reactors.
+ *
+ * Call on r's thread. l may belong to another reactor; it must be open, and its
+ * net_listen must have returned before this call started (e.g. the caller waited for it):
+ * only its address and group are read, never changed. Afterwards either may be closed at
+ * any time, each on its own thread. Closing *out stops assigning connections to it;
+ * closing l closes the socket, so no listener of the group gets new connections.
+ * 0, -ENOMEM, -ENOSPC (SLUICE_NET_LISTEN_SHARE_MAX listeners share l already),
+ * -EOPNOTSUPP (the backend cannot share listeners).
+ */
+SLUICE_MUST_USE int
+net_listener_share(struct reactor *r, struct net_listener *l, const struct net_listen_cfg *cfg,
+		   void (*on_accept)(struct net_listener *l, struct net_conn *c, void *arg),
+		   void *arg, struct net_listener **out);
 
 /* Start connecting; handler->on_connected or on_close reports the outcome. */
 SLUICE_MUST_USE int net_connect(struct reactor *r, const char *uri,

@@ -26,7 +26,22 @@
  * zero-delay timer, so callers never see their own callbacks re-entered from net_close. The
  * memory is freed when the last pending poll completion has come back (refs).
  *
- * THREADS: everything runs on the reactor that created the connection or listener.
+ * Listening on several reactors (net_listener_share): every listener belongs to a group
+ * (struct tcp_lgroup) - alone, or with the listeners that share its address. Only the
+ * listener that opened the socket (the acceptor) polls and accepts; each accepted socket is
+ * assigned to the member with the fewest connections (in transit or open), round robin
+ * among equals, and handed to that member's reactor by a message carrying the fd; the
+ * connection is created there and announced by that member's on_accept. The kernel's own
+ * spreading (SO_REUSEPORT, one socket per reactor) was not used because it hashes the
+ * 4-tuple: with few connections it often stacks them on one reactor (2 connections over 2
+ * listeners land on the same one half of the time), which is exactly the case of a client
+ * node opening a handful of connections for bulk traffic. Handing accepted sockets over is
+ * what folly (3FS's base) and Seastar do.
+ *
+ * THREADS: everything runs on the reactor that created the connection or listener, except
+ * the group: its member list is guarded by its mutex, a listener's refs and nconns are
+ * atomics (the acceptor's reactor counts a handed-over connection against the member that
+ * will own it), and the handoff message runs on the member's reactor.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -35,6 +50,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,14 +71,29 @@ LOG_FACILITY("net");
 #define TCP_BACKOFF_MIN_MS     1u
 #define TCP_BACKOFF_MAX_MS     64u
 #define TCP_READS_PER_EVENT    32 /* work budget per readiness event (STYLE: loops over input) */
-#define TCP_SOCKBUF_BYTES      (4 * 1024 * 1024)
+/*
+ * Send and receive buffer size per socket (the kernel doubles it: 4 MiB each), enough for
+ * about 300 us of 100 Gbit/s. Bigger is slower: a sender runs that much further ahead of
+ * a receiver that is off the CPU, and the bytes it queues go cold in the cache before they
+ * are copied out - with 4 MiB here (8 MiB each) the loopback RPC benchmark (4 MiB calls)
+ * moved ~25% less per CPU second than with 2 MiB. 2 MiB also beat autotuning by ~5%
+ * (receive autotuning grows the buffer to tcp_rmem's maximum, 32 MiB here) and 1 MiB was
+ * no better. See sockbuf_bytes for when the kernel would not grant it.
+ */
+#define TCP_SOCKBUF_BYTES (2 * 1024 * 1024)
+/* Stage bytes read along with the rest of a large payload or bulk: room for the next
+ * frame's header and a small payload. Filling the whole stage there would mostly pull the
+ * next frame's bulk into it, to be copied out again (6% of a 1 MiB bulk stream). */
+#define TCP_STAGE_TAIL_BYTES 4096u
 
 enum conn_state { CONN_CONNECTING, CONN_OPEN, CONN_CLOSING };
 enum rx_phase { RX_HDR, RX_PAYLOAD, RX_BULK };
 
+struct tcp_lgroup;
+
 struct tcp_listener {
 	struct net_conn_base base; /* first: net.c dispatches through it */
-	int fd;
+	int fd;			   /* -1 for a listener sharing another one's socket */
 	struct reactor *r;
 	struct net_addr addr;
 	struct net_listen_cfg cfg;
@@ -71,8 +102,26 @@ struct tcp_listener {
 	struct reactor_io poll_io;
 	bool poll_armed;
 	bool closing;
-	uint32_t nconns; /* accepted connections still open */
-	uint32_t refs;	 /* 1 while open + 1 per open accepted connection + 1 per armed poll */
+	struct tcp_lgroup *group; /* set before the listener is published, then constant */
+	/* Atomics (the group's acceptor updates them from its own reactor): */
+	uint32_t nconns; /* connections assigned to this listener: in transit or open */
+	uint32_t refs;	 /* 1 while open + 1 per assigned connection + 1 per armed poll */
+};
+
+/* Listeners sharing one listening socket; the first member is the acceptor. */
+struct tcp_lgroup {
+	pthread_mutex_t mu; /* guards members, nmembers and next */
+	struct tcp_listener *members[SLUICE_NET_LISTEN_SHARE_MAX];
+	unsigned nmembers;
+	unsigned next; /* where the search for the least loaded member starts */
+	uint32_t refs; /* atomic: listeners whose memory points here */
+};
+
+/* An accepted socket on its way to the reactor of the member that will own it. */
+struct tcp_handoff {
+	struct reactor_msg msg;
+	struct tcp_listener *to; /* holds one of to's refs and one of its nconns */
+	int fd;
 };
 
 struct tcp_conn {
@@ -137,11 +186,44 @@ static void tx_drive(struct tcp_conn *c);
 
 /* ---- reference counting and teardown ---------------------------------------------------- */
 
+static void lgroup_unref(struct tcp_lgroup *g)
+{
+	uint32_t old = __atomic_fetch_sub(&g->refs, 1, __ATOMIC_ACQ_REL);
+
+	ASSERT(old > 0);
+	if (old > 1)
+		return;
+	ASSERT(g->nmembers == 0);
+	pthread_mutex_destroy(&g->mu);
+	free(g);
+}
+
+/* Any thread: the last reference may be dropped on the acceptor's reactor (a handoff that
+ * could not be delivered); by then nothing else points at l. */
 static void listener_unref(struct tcp_listener *l)
 {
-	ASSERT(l->refs > 0);
-	if (--l->refs == 0)
-		free(l);
+	uint32_t old = __atomic_fetch_sub(&l->refs, 1, __ATOMIC_ACQ_REL);
+
+	ASSERT(old > 0);
+	if (old > 1)
+		return;
+	if (l->group)
+		lgroup_unref(l->group);
+	free(l);
+}
+
+static void listener_ref(struct tcp_listener *l)
+{
+	__atomic_fetch_add(&l->refs, 1, __ATOMIC_RELAXED);
+}
+
+/* Give back a connection slot taken by lgroup_pick: the connection is gone or never was. */
+static void listener_slot_put(struct tcp_listener *l)
+{
+	uint32_t old = __atomic_fetch_sub(&l->nconns, 1, __ATOMIC_RELAXED);
+
+	ASSERT(old > 0);
+	listener_unref(l);
 }
 
 static void conn_unref(struct tcp_conn *c)
@@ -150,10 +232,8 @@ static void conn_unref(struct tcp_conn *c)
 	if (--c->refs > 0)
 		return;
 	ASSERT(c->state == CONN_CLOSING && !c->in_armed && !c->out_armed);
-	if (c->listener) {
-		c->listener->nconns--;
-		listener_unref(c->listener);
-	}
+	if (c->listener)
+		listener_slot_put(c->listener);
 	free(c->stage);
 	free(c);
 }
@@ -259,15 +339,49 @@ static int to_sockaddr(const struct net_addr *a, struct sockaddr_storage *ss, so
 	return -EINVAL;
 }
 
+/*
+ * The socket buffer size to set, or 0 to leave both buffers to the kernel's autotuning.
+ * A fixed size only helps when the kernel grants it: above net.core.wmem_max/rmem_max it is
+ * clamped (to 208 KiB on a stock kernel) and the buffer then neither has the size asked
+ * for nor grows, which is worse than autotuning. So one probe socket per process checks
+ * what the kernel grants (it doubles the value for its bookkeeping). Any thread: racing
+ * probes reach the same answer.
+ */
+static int sockbuf_bytes(void)
+{
+	static int cached = -1;
+	int v = __atomic_load_n(&cached, __ATOMIC_RELAXED), want = TCP_SOCKBUF_BYTES, snd = 0,
+	    rcv = 0, fd;
+	socklen_t len = sizeof(int);
+
+	if (v >= 0)
+		return v;
+	v = 0;
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &want, sizeof(want)) == 0 &&
+	    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &want, sizeof(want)) == 0 &&
+	    getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &snd, &len) == 0 &&
+	    getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, &len) == 0 && snd >= 2 * want &&
+	    rcv >= 2 * want)
+		v = want;
+	if (fd >= 0)
+		close(fd);
+	log_debug("socket buffers: %s", v ? "fixed" : "autotuned (the kernel clamps fixed ones)");
+	__atomic_store_n(&cached, v, __ATOMIC_RELAXED);
+	return v;
+}
+
 static void tune_socket(int fd)
 {
-	int one = 1, sz = TCP_SOCKBUF_BYTES;
+	int one = 1, sz = sockbuf_bytes();
 
-	/* Small RPCs must not wait for Nagle; large socket buffers keep bulk streams full.
-	 * Failures only cost performance, so they are ignored on purpose. */
+	/* Small RPCs must not wait for Nagle. Failures only cost performance, so they are
+	 * ignored on purpose. */
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
-	(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+	if (sz) {
+		(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+	}
 }
 
 static void check_timer_fired(struct reactor_timer *t);
@@ -299,7 +413,7 @@ static struct tcp_conn *conn_new(struct reactor *r, int fd, struct bufpool *pool
 	reactor_timer_init(&c->check_timer, check_timer_fired);
 	reactor_timer_init(&c->retry_timer, retry_timer_fired);
 	reactor_timer_init(&c->notify_timer, notify_closed);
-	c->started_ns = c->last_rx_ns = c->last_tx_ns = env_now_ns();
+	c->started_ns = c->last_rx_ns = c->last_tx_ns = reactor_now_ns(r);
 	tune_socket(fd);
 	return c;
 }
@@ -316,7 +430,7 @@ static void arm_check_timer(struct tcp_conn *c)
 static void check_timer_fired(struct reactor_timer *t)
 {
 	struct tcp_conn *c = SLUICE_CONTAINER_OF(t, struct tcp_conn, check_timer);
-	uint64_t now = env_now_ns();
+	uint64_t now = reactor_now_ns(reactor_of(c));
 
 	if (c->state == CONN_CONNECTING &&
 	    now - c->started_ns >= (uint64_t)c->connect_timeout_ms * ENV_NS_PER_MS) {
@@ -396,7 +510,8 @@ static bool rx_begin_frame(struct tcp_conn *c)
 		return false;
 	}
 	c->stage_off += FRAME_HDR_SIZE;
-	c->frame_deadline_ns = env_now_ns() + (uint64_t)SLUICE_NET_FRAME_GRACE_MS * ENV_NS_PER_MS +
+	c->frame_deadline_ns = reactor_now_ns(reactor_of(c)) +
+			       (uint64_t)SLUICE_NET_FRAME_GRACE_MS * ENV_NS_PER_MS +
 			       ((uint64_t)c->rx.payload_len + c->rx.bulk_len) * ENV_NS_PER_S /
 				       SLUICE_NET_FRAME_MIN_RATE;
 	c->phase = RX_PAYLOAD;
@@ -500,7 +615,7 @@ static ssize_t rx_read(struct tcp_conn *c)
 {
 	struct iovec iov[2];
 	struct msghdr mh = {.msg_iov = iov};
-	size_t direct = c->phase != RX_HDR && c->rx_dst ? c->rx_need - c->rx_got : 0;
+	size_t direct = c->phase != RX_HDR && c->rx_dst ? c->rx_need - c->rx_got : 0, room;
 	ssize_t n;
 
 	if (c->stage_off == c->stage_len)
@@ -515,8 +630,10 @@ static ssize_t rx_read(struct tcp_conn *c)
 		ASSERT(stage_avail(c) == 0);
 		c->stage_off = c->stage_len = 0;
 	}
-	iov[mh.msg_iovlen++] =
-		(struct iovec){c->stage + c->stage_len, SLUICE_NET_RECV_STAGE_BYTES - c->stage_len};
+	room = SLUICE_NET_RECV_STAGE_BYTES - c->stage_len;
+	if (direct && room > TCP_STAGE_TAIL_BYTES)
+		room = TCP_STAGE_TAIL_BYTES;
+	iov[mh.msg_iovlen++] = (struct iovec){c->stage + c->stage_len, room};
 	do
 		n = recvmsg(c->fd, &mh, MSG_DONTWAIT);
 	while (n < 0 && errno == EINTR);
@@ -528,7 +645,7 @@ static ssize_t rx_read(struct tcp_conn *c)
 		c->rx_got += direct;
 		c->stage_len += (size_t)n - direct;
 	}
-	c->last_rx_ns = env_now_ns();
+	c->last_rx_ns = reactor_now_ns(reactor_of(c));
 	return n;
 }
 
@@ -640,7 +757,7 @@ static void tx_drive(struct tcp_conn *c)
 			conn_close(c, -errno, "send failed");
 			break;
 		}
-		c->last_tx_ns = env_now_ns();
+		c->last_tx_ns = reactor_now_ns(reactor_of(c));
 		tx_advance(c, (size_t)n);
 	}
 	conn_unref(c);
@@ -661,7 +778,7 @@ static void out_ready(struct reactor_io *io, int res, uint32_t flags)
 			conn_close(c, -err, "connect failed");
 		} else {
 			c->state = CONN_OPEN;
-			c->last_rx_ns = c->last_tx_ns = env_now_ns();
+			c->last_rx_ns = c->last_tx_ns = reactor_now_ns(reactor_of(c));
 			if (c->h->on_connected)
 				c->h->on_connected(as_net(c), c->arg);
 			if (c->state == CONN_OPEN)
@@ -715,7 +832,7 @@ static int tcp_send(struct net_conn *nc, struct net_send *s)
 		c->sq_head = s;
 	c->sq_tail = s;
 	if (!c->sq_head->next_)
-		c->last_tx_ns = env_now_ns(); /* stall clock starts when the queue fills */
+		c->last_tx_ns = reactor_now_ns(reactor_of(c)); /* stall clock starts now */
 	if (c->state != CONN_OPEN || c->out_armed || c->flush_posted)
 		return 0;
 	/* Coalesce: flush once this reactor turn's other sends are queued too. */
@@ -752,7 +869,7 @@ static void tcp_set_busy(struct net_conn *nc, bool busy)
 	struct tcp_conn *c = conn_of(nc);
 
 	if (c->busy && !busy)
-		c->last_rx_ns = env_now_ns(); /* idleness counts from the last reply */
+		c->last_rx_ns = reactor_now_ns(reactor_of(c)); /* idle from the last reply */
 	c->busy = busy;
 }
 
@@ -837,31 +954,151 @@ static int tcp_connect(struct reactor *r, const struct net_addr *a,
 
 /* ---- listeners ------------------------------------------------------------------------------ */
 
+static int lgroup_new(struct tcp_lgroup **out)
+{
+	struct tcp_lgroup *g = calloc(1, sizeof(*g));
+
+	if (!g)
+		return -ENOMEM;
+	if (pthread_mutex_init(&g->mu, NULL) != 0) {
+		free(g);
+		return -ENOMEM;
+	}
+	*out = g;
+	return 0;
+}
+
+/* Any thread. The listener keeps the group alive until its memory is freed. */
+static int lgroup_join(struct tcp_lgroup *g, struct tcp_listener *l)
+{
+	pthread_mutex_lock(&g->mu);
+	if (g->nmembers == SLUICE_NET_LISTEN_SHARE_MAX) {
+		pthread_mutex_unlock(&g->mu);
+		return -ENOSPC;
+	}
+	g->members[g->nmembers++] = l;
+	pthread_mutex_unlock(&g->mu);
+	__atomic_fetch_add(&g->refs, 1, __ATOMIC_RELAXED);
+	l->group = g;
+	return 0;
+}
+
+/* On l's reactor, when l closes: no new connection will be assigned to it. */
+static void lgroup_leave(struct tcp_lgroup *g, struct tcp_listener *l)
+{
+	pthread_mutex_lock(&g->mu);
+	for (unsigned i = 0; i < g->nmembers; i++) {
+		if (g->members[i] == l) {
+			g->members[i] = g->members[--g->nmembers];
+			break;
+		}
+	}
+	g->next = 0;
+	pthread_mutex_unlock(&g->mu);
+}
+
+/*
+ * On the acceptor's reactor: the member that will own a new connection - the fewest
+ * assigned connections, round robin among equals. Takes a connection slot and a reference
+ * on it (listener_slot_put gives both back); counting the slot now, not when the member
+ * gets around to the handoff, keeps a burst of accepts from all picking the same member.
+ */
+static struct tcp_listener *lgroup_pick(struct tcp_lgroup *g)
+{
+	struct tcp_listener *best = NULL;
+	uint32_t best_n = UINT32_MAX;
+	unsigned best_i = 0;
+
+	pthread_mutex_lock(&g->mu);
+	for (unsigned k = 0; k < g->nmembers; k++) {
+		unsigned i = (g->next + k) % g->nmembers;
+		uint32_t n = __atomic_load_n(&g->members[i]->nconns, __ATOMIC_RELAXED);
+
+		if (n < best_n) {
+			best = g->members[i];
+			best_n = n;
+			best_i = i;
+		}
+	}
+	if (best) {
+		g->next = (best_i + 1) % g->nmembers;
+		__atomic_fetch_add(&best->nconns, 1, __ATOMIC_RELAXED);
+		listener_ref(best);
+	}
+	pthread_mutex_unlock(&g->mu);
+	return best;
+}
+
+/* On l's reactor, holding a slot of l (lgroup_pick): make fd a connection of l. */
 static void accept_one(struct tcp_listener *l, int fd)
 {
+	uint32_t n = __atomic_load_n(&l->nconns, __ATOMIC_RELAXED);
 	struct tcp_conn *c;
 
-	if (l->nconns >= l->cfg.max_conns) {
+	if (n > l->cfg.max_conns) { /* n counts this one */
 		log_warn_rl("listener %s:%u: %u connections open, refusing one more", l->addr.host,
-			    (unsigned)l->addr.port, l->nconns);
+			    (unsigned)l->addr.port, n - 1);
 		close(fd);
+		listener_slot_put(l);
 		return;
 	}
 	c = conn_new(l->r, fd, l->cfg.pool);
 	if (!c) {
 		close(fd);
+		listener_slot_put(l);
 		return;
 	}
 	c->state = CONN_OPEN;
-	c->listener = l;
+	c->listener = l; /* the slot is the connection's now; conn_unref gives it back */
 	c->idle_timeout_ms = l->cfg.idle_timeout_ms;
 	c->stall_timeout_ms = l->cfg.stall_timeout_ms;
-	l->nconns++;
-	l->refs++;
 	l->on_accept((struct net_listener *)(void *)l, as_net(c), l->arg);
 	ASSERT(c->h); /* on_accept must install a handler */
 	arm_check_timer(c);
 	rx_drive(c);
+}
+
+/* On the member's reactor: a socket accepted for it by the acceptor. */
+static void handoff_fn(struct reactor_msg *m)
+{
+	struct tcp_handoff *h = SLUICE_CONTAINER_OF(m, struct tcp_handoff, msg);
+	struct tcp_listener *to = h->to;
+	int fd = h->fd;
+
+	free(h);
+	if (to->closing) { /* closed after the acceptor picked it: the peer sees a reset */
+		close(fd);
+		listener_slot_put(to);
+		return;
+	}
+	accept_one(to, fd);
+}
+
+/* On the acceptor's reactor: give fd to the least loaded member of l's group. */
+static void accept_assign(struct tcp_listener *l, int fd)
+{
+	struct tcp_listener *to = lgroup_pick(l->group);
+	struct tcp_handoff *h;
+
+	ASSERT(to); /* l is open, so it is a member */
+	if (to == l) {
+		accept_one(l, fd);
+		return;
+	}
+	h = malloc(sizeof(*h)); /* control path: once per connection */
+	if (h) {
+		*h = (struct tcp_handoff){.msg.fn = handoff_fn, .to = to, .fd = fd};
+		if (reactor_post(to->r, &h->msg) == 0)
+			return;
+		free(h);
+	}
+	/* The member's inbox is full or its reactor is stopping: serve it here. */
+	log_debug("listener %s:%u: handoff failed, keeping the connection", l->addr.host,
+		  (unsigned)l->addr.port);
+	listener_slot_put(to);
+	__atomic_fetch_add(&l->nconns, 1, __ATOMIC_RELAXED);
+	listener_ref(l);
+	accept_one(l, fd);
 }
 
 static void listener_arm(struct tcp_listener *l);
@@ -881,7 +1118,7 @@ static void listener_ready(struct reactor_io *io, int res, uint32_t flags)
 						    strerror(errno));
 				break;
 			}
-			accept_one(l, fd);
+			accept_assign(l, fd);
 		}
 		listener_arm(l);
 	}
@@ -895,7 +1132,7 @@ static void listener_arm(struct tcp_listener *l)
 	ASSERT(sqe);
 	io_uring_prep_poll_add(sqe, l->fd, POLLIN);
 	l->poll_armed = true;
-	l->refs++;
+	listener_ref(l);
 }
 
 static int listen_socket(const struct net_addr *a, int *out)
@@ -919,28 +1156,19 @@ static int listen_socket(const struct net_addr *a, int *out)
 	return 0;
 }
 
-static int tcp_listen(struct reactor *r, const struct net_addr *a, const struct net_listen_cfg *cfg,
-		      void (*on_accept)(struct net_listener *l, struct net_conn *c, void *arg),
-		      void *arg, struct net_listener **out)
+/* A listener without socket or group yet. */
+static struct tcp_listener *
+listener_new(struct reactor *r, const struct net_addr *a, const struct net_listen_cfg *cfg,
+	     void (*on_accept)(struct net_listener *l, struct net_conn *c, void *arg), void *arg)
 {
-	struct tcp_listener *l;
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	int fd = -1, rc;
+	struct tcp_listener *l = calloc(1, sizeof(*l));
 
-	ASSERT(reactor_on_thread(r) && cfg && cfg->pool && on_accept);
-	rc = listen_socket(a, &fd);
-	if (rc)
-		return rc;
-	l = calloc(1, sizeof(*l));
-	if (!l) {
-		close(fd);
-		return -ENOMEM;
-	}
+	if (!l)
+		return NULL;
 	l->base.ops = &net_tcp_ops;
 	l->base.reactor = r;
 	l->base.id = __atomic_fetch_add(&next_conn_id, 1, __ATOMIC_RELAXED);
-	l->fd = fd;
+	l->fd = -1;
 	l->r = r;
 	l->addr = *a;
 	l->cfg = *cfg;
@@ -954,6 +1182,33 @@ static int tcp_listen(struct reactor *r, const struct net_addr *a, const struct 
 	l->arg = arg;
 	l->poll_io.cb = listener_ready;
 	l->refs = 1;
+	return l;
+}
+
+static int tcp_listen(struct reactor *r, const struct net_addr *a, const struct net_listen_cfg *cfg,
+		      void (*on_accept)(struct net_listener *l, struct net_conn *c, void *arg),
+		      void *arg, struct net_listener **out)
+{
+	struct tcp_listener *l;
+	struct tcp_lgroup *g;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	int fd = -1, rc;
+
+	ASSERT(reactor_on_thread(r) && cfg && cfg->pool && on_accept);
+	rc = listen_socket(a, &fd);
+	if (rc)
+		return rc;
+	l = listener_new(r, a, cfg, on_accept, arg);
+	rc = l ? lgroup_new(&g) : -ENOMEM;
+	if (rc) {
+		free(l);
+		close(fd);
+		return rc;
+	}
+	rc = lgroup_join(g, l); /* cannot fail: the group is empty */
+	ASSERT(rc == 0);
+	l->fd = fd;
 	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
 		l->addr.port =
 			ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
@@ -963,15 +1218,40 @@ static int tcp_listen(struct reactor *r, const struct net_addr *a, const struct 
 	return 0;
 }
 
+static int
+tcp_listener_share(struct reactor *r, struct net_listener *nl, const struct net_listen_cfg *cfg,
+		   void (*on_accept)(struct net_listener *l, struct net_conn *c, void *arg),
+		   void *arg, struct net_listener **out)
+{
+	struct tcp_listener *src = (struct tcp_listener *)(void *)nl, *l;
+	int rc;
+
+	ASSERT(reactor_on_thread(r) && cfg && cfg->pool && on_accept);
+	/* src's addr and group were set before it was published and never change. */
+	l = listener_new(r, &src->addr, cfg, on_accept, arg);
+	if (!l)
+		return -ENOMEM;
+	rc = lgroup_join(src->group, l);
+	if (rc) {
+		free(l);
+		return rc;
+	}
+	*out = (struct net_listener *)(void *)l;
+	return 0;
+}
+
 static void tcp_listener_close(struct net_listener *nl)
 {
 	struct tcp_listener *l = (struct tcp_listener *)(void *)nl;
 
-	ASSERT(!l->closing);
+	ASSERT(reactor_on_thread(l->r) && !l->closing);
 	l->closing = true;
-	cancel_poll(l->r, &l->poll_io, l->poll_armed);
-	close(l->fd);
-	l->fd = -1;
+	lgroup_leave(l->group, l);
+	if (l->fd >= 0) {
+		cancel_poll(l->r, &l->poll_io, l->poll_armed);
+		close(l->fd);
+		l->fd = -1;
+	}
 	listener_unref(l);
 }
 
@@ -1016,6 +1296,7 @@ const struct net_ops net_tcp_ops = {
 	.listen = tcp_listen,
 	.listener_close = tcp_listener_close,
 	.listener_addr = tcp_listener_addr,
+	.listener_share = tcp_listener_share,
 	.connect = tcp_connect,
 	.set_handler = tcp_set_handler,
 	.send = tcp_send,

@@ -11,6 +11,8 @@
  * once with rpc_reply, now or later (asynchronously, still on the reactor thread). At most
  * inflight_per_conn requests per connection are in progress; beyond that the connection is
  * not read (backpressure). Malformed frames close only their connection, with a log line.
+ * Servers on other reactors can join a server (rpc_server_join) to share its listeners:
+ * one server per reactor, one port.
  *
  * Client: an rpc_client on a reactor keeps a small pool of connections per peer URI,
  * matches responses to calls by request id, enforces a deadline per call (covering
@@ -91,6 +93,22 @@ SLUICE_MUST_USE int rpc_server_add_service(struct rpc_server *s,
 /* Listen on uri (port 0 picks one); the bound URI is written to bound if not NULL. */
 SLUICE_MUST_USE int rpc_server_listen(struct rpc_server *s, const char *uri, char *bound,
 				      size_t bound_len);
+
+/*
+ * Serve leader's addresses too: s shares every listener leader has (net_listener_share), so
+ * the connections accepted on them are spread over leader, s and the other servers that
+ * joined it - the least loaded first - and each is served by its server on that server's
+ * reactor, with that server's services, ctx, pool and settings. This is how a daemon runs
+ * one server per reactor on one port (DESIGN.md section 3). s's reactor thread; leader may
+ * live on another reactor, must have returned from all its rpc_server_listen calls before
+ * this call started, and must not be destroyed during it (startup code does this naturally).
+ * Destroying s stops it getting connections; destroying leader closes the sockets, so no
+ * server of the group gets new connections (open ones stay with their servers).
+ * 0, -EINVAL (leader listens nowhere), -ENOSPC (too many listeners on s, or
+ * SLUICE_NET_LISTEN_SHARE_MAX servers share one already), -ENOMEM, -EOPNOTSUPP (transport).
+ * On an error the listeners shared so far stay shared.
+ */
+SLUICE_MUST_USE int rpc_server_join(struct rpc_server *s, struct rpc_server *leader);
 
 /* Stop listening and close every connection. Requests still in handlers may reply later
  * (their replies are dropped); the server memory lives until the last one has. Reactor

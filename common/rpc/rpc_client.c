@@ -225,7 +225,7 @@ static void call_finish(struct call *k, int status)
 static void call_conn_failed(struct call *k, int reason)
 {
 	struct rpc_client *c = k->cl;
-	uint64_t now = env_now_ns();
+	uint64_t now = reactor_now_ns(c->r);
 	bool safe = !k->reached_wire || k->op->idempotent;
 
 	unlink_call(k);
@@ -248,7 +248,7 @@ static void call_conn_failed(struct call *k, int reason)
 static void call_timer_fired(struct reactor_timer *t)
 {
 	struct call *k = SLUICE_CONTAINER_OF(t, struct call, timer);
-	uint64_t now = env_now_ns();
+	uint64_t now = reactor_now_ns(k->cl->r);
 
 	if (k->state == CALL_FINISHED) {
 		call_try_complete(k); /* deferred out of rpc_call */
@@ -536,7 +536,7 @@ static void call_send_done(struct net_send *s, int rc)
 
 static void call_send(struct call *k, struct cconn *cc)
 {
-	uint64_t now = env_now_ns();
+	uint64_t now = reactor_now_ns(k->cl->r);
 	uint64_t left_ms = k->deadline_ns > now ? (k->deadline_ns - now) / ENV_NS_PER_MS + 1 : 1;
 	int rc;
 
@@ -655,7 +655,7 @@ int rpc_call(struct rpc_client *c, const char *peer, const struct rpc_service_de
 	k->backoff_ms = c->cfg.retry_backoff_ms;
 	if (timeout_ms > SLUICE_RPC_DEADLINE_MAX_MS)
 		timeout_ms = SLUICE_RPC_DEADLINE_MAX_MS;
-	k->deadline_ns = env_now_ns() + (uint64_t)timeout_ms * ENV_NS_PER_MS;
+	k->deadline_ns = reactor_now_ns(c->r) + (uint64_t)timeout_ms * ENV_NS_PER_MS;
 	k->done = done;
 	k->arg = arg;
 	k->state = CALL_BACKOFF;

@@ -17,6 +17,12 @@
  * payload that does not decode, is answered with -SLUICE_EBADOP / -SLUICE_EPROTO. A
  * request whose deadline passed before its handler ran is answered -SLUICE_EDEADLINE.
  *
+ * Several reactors (DESIGN.md section 3): a daemon runs one rpc_server per reactor, each
+ * with its own services and ctx (that reactor's slice of state). One of them listens; the
+ * others rpc_server_join it, which shares its listeners (net_listener_share): accepted
+ * connections are spread over the servers and each is served entirely on the reactor of
+ * the server it was given to. Servers share nothing else.
+ *
  * Lifetimes: a request holds a reference on its sconn, so a connection that closes while
  * handlers are still working stays allocated (marked dead; replies are dropped) until the
  * last reply. The server itself is freed when destroyed and its last sconn is gone.
@@ -24,6 +30,7 @@
  * THREADS: the server's reactor only.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +76,7 @@ struct sconn {
 };
 
 struct rpc_req {
+	/* req_get zeroes everything before `send` for each request */
 	struct sconn *sc;
 	struct frame_hdr hdr;
 	const struct rpc_op_desc *op;
@@ -76,11 +84,12 @@ struct rpc_req {
 	struct buf *payload, *bulk, *resp_payload;
 	uint64_t deadline_ns;
 	bool replied;
-	struct net_send send;
-	struct iovec resp_bulk[SLUICE_NET_SEND_IOV_MAX - 2];
 	void (*release)(void *arg);
 	void *release_arg;
 	struct rpc_req *next_free;
+	/* rpc_reply fills these before they are used: not worth zeroing (1 KiB) per request */
+	struct net_send send;
+	struct iovec resp_bulk[SLUICE_NET_SEND_IOV_MAX - 2];
 };
 
 static void server_unref(struct rpc_server *s)
@@ -129,7 +138,7 @@ static struct rpc_req *req_get(struct rpc_server *s)
 	else
 		q = malloc(sizeof(*q)); /* grows to the peak in-flight count, then reused */
 	if (q)
-		memset(q, 0, sizeof(*q));
+		memset(q, 0, offsetof(struct rpc_req, send));
 	return q;
 }
 
@@ -306,7 +315,7 @@ static void dispatch(struct rpc_req *q)
 		rpc_reply(q, -SLUICE_EPROTO, NULL, NULL, 0, NULL, NULL);
 		return;
 	}
-	if (q->deadline_ns && env_now_ns() >= q->deadline_ns) {
+	if (q->deadline_ns && reactor_now_ns(s->r) >= q->deadline_ns) {
 		rpc_reply(q, -SLUICE_EDEADLINE, NULL, NULL, 0, NULL, NULL);
 		return;
 	}
@@ -338,7 +347,8 @@ static void on_frame(struct net_conn *nc, const struct frame_hdr *h, struct buf 
 	q->payload = payload;
 	q->bulk = bulk;
 	if (h->timeout_ms)
-		q->deadline_ns = env_now_ns() + (uint64_t)h->timeout_ms * ENV_NS_PER_MS;
+		q->deadline_ns =
+			reactor_now_ns(sc->srv->r) + (uint64_t)h->timeout_ms * ENV_NS_PER_MS;
 	sc->refs++;
 	sc->inflight++;
 	sc->srv->stats.requests++;
@@ -457,6 +467,32 @@ int rpc_server_listen(struct rpc_server *s, const char *uri, char *bound, size_t
 			rc = net_addr_format(&a, bound, bound_len);
 		if (rc < 0)
 			return rc;
+	}
+	return 0;
+}
+
+int rpc_server_join(struct rpc_server *s, struct rpc_server *leader)
+{
+	struct net_listen_cfg lc = {
+		.pool = s->cfg.pool,
+		.idle_timeout_ms = s->cfg.idle_timeout_ms,
+		.stall_timeout_ms = s->cfg.stall_timeout_ms,
+		.max_conns = s->cfg.max_conns,
+	};
+	unsigned n = leader->nlisteners; /* the caller ordered leader's listens before us */
+
+	ASSERT(reactor_on_thread(s->r) && s != leader && !s->destroyed);
+	if (n == 0)
+		return -EINVAL;
+	if (s->nlisteners + n > SLUICE_ARRAY_SIZE(s->listeners))
+		return -ENOSPC;
+	for (unsigned i = 0; i < n; i++) {
+		struct net_listener *l;
+		int rc = net_listener_share(s->r, leader->listeners[i], &lc, on_accept, s, &l);
+
+		if (rc)
+			return rc; /* those shared so far stay; rpc_server_destroy closes them */
+		s->listeners[s->nlisteners++] = l;
 	}
 	return 0;
 }
