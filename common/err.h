@@ -34,7 +34,8 @@
 	X(SLUICE_ESTALE_LEASE, "lease expired: node is fenced")                \
 	X(SLUICE_ENOTHEAD, "target is not the head of its chain")              \
 	X(SLUICE_ETARGET_OFFLINE, "storage target is offline")                 \
-	X(SLUICE_EAUTH, "authentication failed")
+	X(SLUICE_EAUTH, "authentication failed")                               \
+	X(SLUICE_ECHUNKVER, "chunk version differs from the predecessor's")
 
 enum sluice_err {
 	SLUICE_ERR_FIRST_ = SLUICE_ERR_BASE - 1,
