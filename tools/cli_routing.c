@@ -112,3 +112,19 @@ enum cli_chain_health cli_chain_health(const struct cli_routing *r, const Sluice
 		return CLI_CHAIN_OFFLINE;
 	return serving == ch->n_targets ? CLI_CHAIN_HEALTHY : CLI_CHAIN_DEGRADED;
 }
+
+const char *cli_target_addr(const struct cli_routing *r, uint64_t id, const Sluice__TargetInfo **t,
+			    const Sluice__NodeInfo **n, const char **why)
+{
+	*t = cli_routing_target(r, id);
+	*n = *t ? cli_routing_node(r, (*t)->node_id) : NULL;
+	if (!*t)
+		*why = "not in the routing table";
+	else if (!*n)
+		*why = "its node is not in the routing table";
+	else if ((*n)->n_addrs == 0 || !(*n)->addrs[0][0])
+		*why = "its node has no address";
+	else
+		return (*n)->addrs[0];
+	return NULL;
+}

@@ -1,6 +1,7 @@
 /*
  * sluice.c - the `sluice` admin CLI: command-line parsing and dispatch (DESIGN.md
- * section 10). The commands themselves live in cli_status.c, cli_list.c and cli_chain.c.
+ * section 10). The commands themselves live in cli_status.c, cli_list.c, cli_chain.c,
+ * cli_check.c, cli_chunk.c and cli_fsck.c.
  *
  * Command line: `sluice [global options] COMMAND [WORDS...] [options]`, options anywhere
  * (GNU getopt permutes them out of the way). One option table serves every command; each
@@ -9,7 +10,8 @@
  * Option values are converted only once the command is known, so errors name its usage.
  *
  * Exit status: 0 success, 1 an error (one line on stderr: "sluice: <what>: <error> (<rc>)"),
- * 2 a usage error.
+ * 2 a usage error. `chain check` follows diff(1) instead: 0 identical, 1 differences, 2
+ * usage error or trouble.
  *
  * Threads: all work runs on the main thread; the rpc client runs on a reactor thread that
  * the first command needing mgmtd starts (cli_connect) and main stops before exiting.
@@ -48,6 +50,8 @@ static const struct cmd cmds[] = {
 	 "chains: version, health, members head to tail"},
 	{"chain", "set-order", 2, 0, cli_cmd_chain_set_order, CLI_USAGE_CHAIN_ORDER,
 	 "reorder a chain's members (same members, new order)"},
+	{"chain", "check", 1, 0, cli_cmd_chain_check, CLI_USAGE_CHAIN_CHECK,
+	 "compare the chunks of a chain's members (exit 0 same, 1 differences, 2 trouble)"},
 	{"chain-table", "gen", 0,
 	 CLI_OPT_REPLICAS | CLI_OPT_TABLE | CLI_OPT_SEED | CLI_OPT_DRY_RUN | CLI_OPT_NODES,
 	 cli_cmd_table_gen, CLI_USAGE_TABLE_GEN,
@@ -56,15 +60,51 @@ static const struct cmd cmds[] = {
 	 CLI_USAGE_TABLE_SET, "set a chain table from explicit chains (C: keeps chain C)"},
 	{"chain-table", "show", 0, CLI_OPT_TABLE, cli_cmd_table_show, CLI_USAGE_TABLE_SHOW,
 	 "chain tables and their chains in order"},
+	{"chunk", "list", 0, CLI_OPT_TARGET | CLI_OPT_NODE_ADDR, cli_cmd_chunk_list,
+	 CLI_USAGE_CHUNK_LIST, "the chunks of one storage target: versions, CRCs, blocks"},
+	{"chunk", "write", 0,
+	 CLI_OPT_TARGET | CLI_OPT_NODE_ADDR | CLI_OPT_INODE | CLI_OPT_INDEX | CLI_OPT_CHUNK_SIZE |
+		 CLI_OPT_OFFSET | CLI_OPT_LENGTH | CLI_OPT_FILE | CLI_OPT_PATTERN,
+	 cli_cmd_chunk_write, CLI_USAGE_CHUNK_WRITE,
+	 "debugging: write to one target alone, not replicated (chain_id 0; a target in a "
+	 "chain needs debug.fault_injection)"},
+};
+
+/* getopt values of the options without a short form (past any char). */
+enum {
+	OPT_TARGET = 256,
+	OPT_NODE_ADDR,
+	OPT_INODE,
+	OPT_INDEX,
+	OPT_CHUNK_SIZE,
+	OPT_OFFSET,
+	OPT_LENGTH,
+	OPT_FILE,
+	OPT_PATTERN,
 };
 
 static const struct option long_opts[] = {
-	{"mgmtd", required_argument, NULL, 'm'}, {"timeout", required_argument, NULL, 'T'},
-	{"json", no_argument, NULL, 'j'},	 {"replicas", required_argument, NULL, 'r'},
-	{"table", required_argument, NULL, 't'}, {"seed", required_argument, NULL, 's'},
-	{"dry-run", no_argument, NULL, 'n'},	 {"nodes", required_argument, NULL, 'N'},
-	{"chain", required_argument, NULL, 'c'}, {"help", no_argument, NULL, 'h'},
-	{"version", no_argument, NULL, 'V'},	 {NULL, 0, NULL, 0},
+	{"mgmtd", required_argument, NULL, 'm'},
+	{"timeout", required_argument, NULL, 'T'},
+	{"json", no_argument, NULL, 'j'},
+	{"replicas", required_argument, NULL, 'r'},
+	{"table", required_argument, NULL, 't'},
+	{"seed", required_argument, NULL, 's'},
+	{"dry-run", no_argument, NULL, 'n'},
+	{"nodes", required_argument, NULL, 'N'},
+	{"chain", required_argument, NULL, 'c'},
+	{"help", no_argument, NULL, 'h'},
+	{"version", no_argument, NULL, 'V'},
+	{"target", required_argument, NULL, OPT_TARGET},
+	{"node-addr", required_argument, NULL, OPT_NODE_ADDR},
+	{"inode", required_argument, NULL, OPT_INODE},
+	{"index", required_argument, NULL, OPT_INDEX},
+	{"chunk-size", required_argument, NULL, OPT_CHUNK_SIZE},
+	{"offset", required_argument, NULL, OPT_OFFSET},
+	{"length", required_argument, NULL, OPT_LENGTH},
+	{"file", required_argument, NULL, OPT_FILE},
+	{"pattern", required_argument, NULL, OPT_PATTERN},
+	{NULL, 0, NULL, 0},
 };
 
 /* Option names by bit, for "option --x does not apply" messages. */
@@ -85,6 +125,24 @@ static const char *opt_name(unsigned bit)
 		return "--nodes";
 	case CLI_OPT_CHAIN:
 		return "--chain";
+	case CLI_OPT_TARGET:
+		return "--target";
+	case CLI_OPT_NODE_ADDR:
+		return "--node-addr";
+	case CLI_OPT_INODE:
+		return "--inode";
+	case CLI_OPT_INDEX:
+		return "--index";
+	case CLI_OPT_CHUNK_SIZE:
+		return "--chunk-size";
+	case CLI_OPT_OFFSET:
+		return "--offset";
+	case CLI_OPT_LENGTH:
+		return "--length";
+	case CLI_OPT_FILE:
+		return "--file";
+	case CLI_OPT_PATTERN:
+		return "--pattern";
 	}
 	return "?";
 }
@@ -92,6 +150,7 @@ static const char *opt_name(unsigned bit)
 /* Raw option values, converted once the command is known. */
 struct raw_opts {
 	const char *timeout, *replicas, *table, *seed;
+	const char *target, *inode, *index, *chunk_size, *offset, *length;
 	bool help, version;
 };
 
@@ -164,6 +223,42 @@ static int parse_opts(int argc, char **argv, struct cli *c, struct raw_opts *raw
 			}
 			c->chains[c->nchains++] = optarg;
 			break;
+		case OPT_TARGET:
+			c->opts_seen |= CLI_OPT_TARGET;
+			raw->target = optarg;
+			break;
+		case OPT_NODE_ADDR:
+			c->opts_seen |= CLI_OPT_NODE_ADDR;
+			c->node_addr = optarg;
+			break;
+		case OPT_INODE:
+			c->opts_seen |= CLI_OPT_INODE;
+			raw->inode = optarg;
+			break;
+		case OPT_INDEX:
+			c->opts_seen |= CLI_OPT_INDEX;
+			raw->index = optarg;
+			break;
+		case OPT_CHUNK_SIZE:
+			c->opts_seen |= CLI_OPT_CHUNK_SIZE;
+			raw->chunk_size = optarg;
+			break;
+		case OPT_OFFSET:
+			c->opts_seen |= CLI_OPT_OFFSET;
+			raw->offset = optarg;
+			break;
+		case OPT_LENGTH:
+			c->opts_seen |= CLI_OPT_LENGTH;
+			raw->length = optarg;
+			break;
+		case OPT_FILE:
+			c->opts_seen |= CLI_OPT_FILE;
+			c->file = optarg;
+			break;
+		case OPT_PATTERN:
+			c->opts_seen |= CLI_OPT_PATTERN;
+			c->pattern = optarg;
+			break;
 		case 'h':
 			raw->help = true;
 			break;
@@ -185,11 +280,51 @@ static int parse_opts(int argc, char **argv, struct cli *c, struct raw_opts *raw
 	return 0;
 }
 
+/* Convert *s (if given) into [min, max]; else a usage error naming opt and expected. */
+static int convert_num(const struct cmd *cmd, const char *opt, const char *s, uint64_t min,
+		       uint64_t max, const char *expected, uint64_t *out)
+{
+	if (!s || cli_parse_u64(s, min, max, out) == 0)
+		return 0;
+	return cli_usage(cmd->usage, "%s: expected %s, got '%s'", opt, expected, s);
+}
+
+/* The chunk options (chunk list|write). Returns 0 or an exit status. */
+static int convert_chunk_opts(const struct cmd *cmd, const struct raw_opts *raw, struct cli *c)
+{
+	uint64_t target = 0, inode = 0, index = 0, size = 0, offset = 0, length = 0;
+	int status;
+
+	if ((status = convert_num(cmd, "--target", raw->target, 1, UINT64_MAX, "a target id",
+				  &target)) ||
+	    (status = convert_num(cmd, "--inode", raw->inode, 0, UINT64_MAX, "an inode number",
+				  &inode)) ||
+	    (status = convert_num(cmd, "--index", raw->index, 0, UINT32_MAX,
+				  "a chunk index (0..4294967295)", &index)) ||
+	    (status = convert_num(cmd, "--chunk-size", raw->chunk_size, SLUICE_CHUNK_SIZE_MIN,
+				  SLUICE_CHUNK_SIZE_MAX, "bytes, 65536..67108864", &size)) ||
+	    (status = convert_num(cmd, "--offset", raw->offset, 0, SLUICE_CHUNK_SIZE_MAX - 1,
+				  "a byte offset in the chunk", &offset)) ||
+	    (status = convert_num(cmd, "--length", raw->length, 1, SLUICE_CHUNK_SIZE_MAX,
+				  "bytes, 1..67108864", &length)))
+		return status;
+	if (c->node_addr && (!c->node_addr[0] || strlen(c->node_addr) >= SLUICE_NET_ADDR_MAX))
+		return cli_usage(cmd->usage, "--node-addr: expected a URI like tcp://HOST:PORT");
+	c->target_id = target;
+	c->inode = inode;
+	c->index = (uint32_t)index;
+	c->chunk_size = (uint32_t)size;
+	c->offset = (uint32_t)offset;
+	c->length = (uint32_t)length;
+	return 0;
+}
+
 /* Convert the option values the command takes. Returns 0 or an exit status. */
 static int convert_opts(const struct cmd *cmd, const struct raw_opts *raw, struct cli *c)
 {
 	unsigned extra = c->opts_seen & ~(cmd->opts | CLI_OPT_JSON);
 	uint64_t v;
+	int status;
 
 	if (extra)
 		return cli_usage(cmd->usage, "option %s does not apply here",
@@ -219,6 +354,9 @@ static int convert_opts(const struct cmd *cmd, const struct raw_opts *raw, struc
 					 raw->seed);
 		c->seed = v;
 	}
+	status = convert_chunk_opts(cmd, raw, c);
+	if (status)
+		return status;
 	if (!c->mgmtd[0] || strlen(c->mgmtd) >= SLUICE_NET_ADDR_MAX)
 		return cli_usage(cmd->usage, "--mgmtd: expected a URI like %s", CLI_DEFAULT_MGMTD);
 	return 0;
@@ -312,7 +450,10 @@ int main(int argc, char **argv)
 	if (status == 0)
 		status = cmd->fn(c);
 	cli_rpc_stop(c->rpc);
-	if (fflush(stdout) != 0 || ferror(stdout))
-		return cli_fail(-EIO, "write to stdout");
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		cli_fail(-EIO, "write to stdout");
+		/* chain check's 1 means "differences": its errors are 2 */
+		return cmd->fn == cli_cmd_chain_check ? CLI_EXIT_TROUBLE : CLI_EXIT_ERR;
+	}
 	return status;
 }

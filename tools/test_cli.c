@@ -1,15 +1,19 @@
 /*
  * test_cli.c - unit test of the CLI's pure helpers: the JSON emitter (layout, string
- * escaping, UTF-8 repair), human-readable sizes, ages and percentages, and the number and
- * id-list parsers. The commands themselves need a running mgmtd and are exercised against
- * one (see tools/README.md).
+ * escaping, UTF-8 repair), human-readable sizes, ages and percentages, the number and
+ * id-list parsers, and the chunk-listing merge of `chain check` (cli_merge.c) driven by
+ * made-up pages: paging, missing and extra chunks, differing fields, members failing and
+ * sending bad pages. The commands themselves need running daemons and are exercised
+ * against them (tests/integration/test_chain_check.py and the mgmtd tests).
  *
  * Standalone program: exits 0 when every check passes, 1 otherwise, naming file:line.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/err.h"
 #include "tools/cli.h"
 
 static int failures;
@@ -212,6 +216,226 @@ static void test_names(void)
 	CHECK_STR(cli_chain_health_name(CLI_CHAIN_DEGRADED), "degraded");
 }
 
+/* ---- chunk-listing merge ------------------------------------------------------------------ */
+
+enum fake_bad { BAD_NONE, BAD_ORDER, BAD_EMPTY_MORE, BAD_REPEAT };
+
+struct fake_member {
+	const Sluice__ChunkMeta *all; /* the member's whole listing, sorted */
+	size_t n, per_page;
+	int fail_at; /* this fetch (1-based) fails with -EIO; 0 never */
+	int bad_at;  /* this fetch returns a bad page of kind bad */
+	enum fake_bad bad;
+	int fetches, releases;
+};
+
+struct fake {
+	struct fake_member m[SLUICE_CHAIN_LEN_MAX];
+	int invalids;
+};
+
+static int fake_fetch(void *arg, unsigned i, bool after, uint64_t inode, uint32_t index,
+		      struct cli_merge_page *page)
+{
+	struct fake_member *m = &((struct fake *)arg)->m[i];
+	size_t start = 0, n;
+	Sluice__ChunkMeta **arr;
+
+	m->fetches++;
+	if (m->fetches == m->fail_at)
+		return -EIO;
+	while (after && start < m->n &&
+	       (m->all[start].inode < inode ||
+		(m->all[start].inode == inode && m->all[start].index <= index)))
+		start++;
+	if (m->fetches == m->bad_at && m->bad == BAD_REPEAT && start > 0)
+		start--; /* the cursor's own chunk again */
+	n = m->n - start < m->per_page ? m->n - start : m->per_page;
+	arr = calloc(n + 2, sizeof(*arr));
+	if (!arr)
+		abort();
+	for (size_t k = 0; k < n; k++)
+		arr[k] = (Sluice__ChunkMeta *)&m->all[start + k];
+	page->chunks = arr;
+	page->n = n;
+	page->more = start + n < m->n;
+	page->owner = arr;
+	if (m->fetches == m->bad_at && m->bad == BAD_ORDER && n >= 2) {
+		arr[0] = (Sluice__ChunkMeta *)&m->all[start + 1];
+		arr[1] = (Sluice__ChunkMeta *)&m->all[start];
+	}
+	if (m->fetches == m->bad_at && m->bad == BAD_EMPTY_MORE) {
+		page->n = 0;
+		page->more = true;
+	}
+	return 0;
+}
+
+static void fake_release(void *arg, unsigned i, struct cli_merge_page *page)
+{
+	((struct fake *)arg)->m[i].releases++;
+	free(page->owner);
+}
+
+static void fake_invalid(void *arg, unsigned i, int rc, const char *why)
+{
+	(void)i;
+	(void)why;
+	CHECK(rc == -SLUICE_EPROTO);
+	((struct fake *)arg)->invalids++;
+}
+
+static const struct cli_merge_ops fake_ops = {
+	.fetch = fake_fetch, .release = fake_release, .invalid = fake_invalid};
+
+static Sluice__ChunkMeta cm(uint64_t inode, uint32_t index, uint32_t crc)
+{
+	Sluice__ChunkMeta m = SLUICE__CHUNK_META__INIT;
+
+	m.inode = inode;
+	m.index = index;
+	m.length = 4096;
+	m.commit_ver = 1;
+	m.crc = crc;
+	return m;
+}
+
+/*
+ * Run a merge of n members; returns the rows as text, one "inode:index" + per member
+ * "=crc" / "-" (missing) / "x" (not compared) + "!" if the row differs, separated by ' '.
+ */
+static char *run_merge(struct fake *f, unsigned n)
+{
+	struct cli_merge mg;
+	struct cli_merge_row row;
+	char *out = NULL;
+	size_t len = 0;
+	FILE *o = open_memstream(&out, &len);
+
+	if (!o)
+		abort();
+	cli_merge_start(&mg, n, &fake_ops, f);
+	while (cli_merge_next(&mg, &row)) {
+		fprintf(o, "%s%" PRIu64 ":%u", ftell(o) ? " " : "", row.inode, row.index);
+		for (unsigned i = 0; i < n; i++) {
+			if (!row.compared[i])
+				fputs("x", o);
+			else if (!row.meta[i])
+				fputs("-", o);
+			else
+				fprintf(o, "=%x", row.meta[i]->crc);
+		}
+		if (cli_merge_row_differs(&row, n, NULL))
+			fputs("!", o);
+	}
+	cli_merge_end(&mg);
+	fclose(o);
+	for (unsigned i = 0; i < n; i++) {
+		int ok = f->m[i].fetches - (f->m[i].fail_at && f->m[i].fetches >= f->m[i].fail_at);
+
+		CHECK(f->m[i].releases == ok); /* every page released exactly once */
+	}
+	return out;
+}
+
+static void test_merge(void)
+{
+	const Sluice__ChunkMeta same[] = {cm(1, 0, 0xa), cm(1, 1, 0xb), cm(2, 0, 0xc),
+					  cm(2, 7, 0xd), cm(9, 0, 0xe)};
+	const Sluice__ChunkMeta a[] = {cm(1, 0, 0xa), cm(1, 1, 0xb), cm(2, 0, 0xc)};
+	const Sluice__ChunkMeta b[] = {cm(1, 0, 0xa), cm(1, 1, 0xf), cm(3, 0, 0xc)};
+	const Sluice__ChunkMeta c[] = {cm(1, 1, 0xb), cm(2, 0, 0xc)};
+	Sluice__ChunkMeta cv[5];
+	struct fake f;
+	char *got;
+
+	/* Identical members, pages of different sizes: nothing differs. chain_ver may. */
+	memcpy(cv, same, sizeof(cv));
+	cv[2].chain_ver = 7;
+	memset(&f, 0, sizeof(f));
+	f.m[0] = (struct fake_member){.all = same, .n = 5, .per_page = 2};
+	f.m[1] = (struct fake_member){.all = cv, .n = 5, .per_page = 3};
+	f.m[2] = (struct fake_member){.all = same, .n = 5, .per_page = 5};
+	got = run_merge(&f, 3);
+	CHECK_STR(got, "1:0=a=a=a 1:1=b=b=b 2:0=c=c=c 2:7=d=d=d 9:0=e=e=e");
+	CHECK(f.m[0].fetches == 3 && f.m[1].fetches == 2 && f.m[2].fetches == 1);
+	free(got);
+
+	/* Missing, extra and differing chunks, one-entry pages. */
+	memset(&f, 0, sizeof(f));
+	f.m[0] = (struct fake_member){.all = a, .n = 3, .per_page = 1};
+	f.m[1] = (struct fake_member){.all = b, .n = 3, .per_page = 1};
+	f.m[2] = (struct fake_member){.all = c, .n = 2, .per_page = 1};
+	got = run_merge(&f, 3);
+	CHECK_STR(got, "1:0=a=a-! 1:1=b=f=b! 2:0=c-=c! 3:0-=c-!");
+	free(got);
+
+	/* Length and commit_ver count; an empty member lacks everything. */
+	memcpy(cv, same, sizeof(cv));
+	cv[0].length = 1;
+	cv[1].commit_ver = 2;
+	memset(&f, 0, sizeof(f));
+	f.m[0] = (struct fake_member){.all = same, .n = 3, .per_page = 4};
+	f.m[1] = (struct fake_member){.all = cv, .n = 3, .per_page = 4};
+	f.m[2] = (struct fake_member){.all = NULL, .n = 0, .per_page = 4};
+	got = run_merge(&f, 2);
+	CHECK_STR(got, "1:0=a=a! 1:1=b=b! 2:0=c=c");
+	free(got);
+	memset(&f, 0, sizeof(f));
+	f.m[0] = (struct fake_member){.all = NULL, .n = 0, .per_page = 4};
+	f.m[1] = (struct fake_member){.all = NULL, .n = 0, .per_page = 4};
+	got = run_merge(&f, 2);
+	CHECK_STR(got, "");
+	free(got);
+
+	/* A member whose second fetch fails leaves the comparison; the others go on. */
+	memset(&f, 0, sizeof(f));
+	f.m[0] = (struct fake_member){.all = same, .n = 5, .per_page = 2};
+	f.m[1] = (struct fake_member){.all = same, .n = 5, .per_page = 2, .fail_at = 2};
+	got = run_merge(&f, 2);
+	CHECK_STR(got, "1:0=a=a 1:1=b=b 2:0=cx 2:7=dx 9:0=ex");
+	free(got);
+	/* ... and one that fails at once is never compared. */
+	memset(&f, 0, sizeof(f));
+	f.m[0] = (struct fake_member){.all = a, .n = 3, .per_page = 2, .fail_at = 1};
+	f.m[1] = (struct fake_member){.all = c, .n = 2, .per_page = 2};
+	got = run_merge(&f, 2);
+	CHECK_STR(got, "1:1x=b 2:0x=c");
+	free(got);
+
+	/* Bad pages: out of order, empty but "more", repeating the cursor's chunk. */
+	for (int bad = BAD_ORDER; bad <= BAD_REPEAT; bad++) {
+		memset(&f, 0, sizeof(f));
+		f.m[0] = (struct fake_member){.all = same, .n = 5, .per_page = 2};
+		f.m[1] = (struct fake_member){
+			.all = same, .n = 5, .per_page = 2, .bad_at = 2, .bad = bad};
+		got = run_merge(&f, 2);
+		CHECK_STR(got, "1:0=a=a 1:1=b=b 2:0=cx 2:7=dx 9:0=ex");
+		CHECK(f.invalids == 1);
+		free(got);
+	}
+
+	/* Differences among a selection only (the serving members). */
+	{
+		struct cli_merge_row row = {.inode = 1, .index = 0};
+		Sluice__ChunkMeta x = cm(1, 0, 1), y = cm(1, 0, 2);
+		bool sel[3] = {true, false, true};
+
+		row.compared[0] = row.compared[1] = row.compared[2] = true;
+		row.meta[0] = &x;
+		row.meta[1] = NULL;
+		row.meta[2] = &x;
+		CHECK(cli_merge_row_differs(&row, 3, NULL));
+		CHECK(!cli_merge_row_differs(&row, 3, sel));
+		row.meta[2] = &y;
+		CHECK(cli_merge_row_differs(&row, 3, sel));
+		row.compared[2] = false; /* a member out of the comparison does not count */
+		CHECK(!cli_merge_row_differs(&row, 3, sel));
+		row.meta[0] = NULL; /* missing everywhere selected: no difference there */
+		CHECK(!cli_merge_row_differs(&row, 3, sel));
+	}
+}
+
 int main(void)
 {
 	test_escape();
@@ -219,5 +443,6 @@ int main(void)
 	test_fmt();
 	test_parse();
 	test_names();
+	test_merge();
 	return failures ? 1 : 0;
 }
