@@ -14,6 +14,13 @@
  * A buffer that is handed out carries BUF_OUT in next_free, which lets buf_put catch a
  * double put cheaply.
  *
+ * Pinned buffers (bufpool_reserve_pinned) have free lists of their own, which get takes
+ * from first and eviction never looks at: they are freed only by bufpool_destroy, so memory
+ * registered with io_uring never changes hands while the ring may still use it. Preferring
+ * them keeps the fixed-buffer path busy and leaves the unpinned ones idle, to be evicted.
+ * A separate chain (next_pinned) lists every pinned buffer, in use or not, for
+ * bufpool_pinned and destroy.
+ *
  * Threads: any; one mutex per pool guards the lists and counters.
  */
 #include <errno.h>
@@ -48,9 +55,13 @@ struct bufpool {
 	size_t budget_bytes;	/* constant */
 	size_t allocated_bytes; /* data bytes owned: in use + cached (+ being allocated) */
 	size_t in_use_bytes;
+	size_t pinned_bytes;
+	unsigned npinned;
 	uint64_t gets, puts, misses_eagain;
-	struct buf *free_list[SLUICE_BUFPOOL_CLASSES];
-	char name[BUFPOOL_NAME_MAX]; /* constant */
+	struct buf *free_list[SLUICE_BUFPOOL_CLASSES];	 /* evictable */
+	struct buf *pinned_free[SLUICE_BUFPOOL_CLASSES]; /* never evicted */
+	struct buf *pinned_head, *pinned_tail;		 /* all pinned, via next_pinned */
+	char name[BUFPOOL_NAME_MAX];			 /* constant */
 };
 
 static size_t class_bytes(unsigned c)
@@ -104,7 +115,8 @@ static void buf_free_chain(struct buf *b)
 }
 
 /* Lock held. Unlinks cached buffers, largest class first, until bytes more fit the
- * budget or nothing is cached; returns them as a chain for freeing after unlock. */
+ * budget or nothing is cached; returns them as a chain for freeing after unlock. Pinned
+ * buffers are on other lists and stay. */
 static struct buf *evict_locked(struct bufpool *p, size_t bytes)
 {
 	struct buf *evicted = NULL;
@@ -168,12 +180,28 @@ void bufpool_destroy(struct bufpool *p)
 	ASSERT(p->in_use_bytes == 0); /* every buffer must be back */
 	for (unsigned c = 0; c < SLUICE_BUFPOOL_CLASSES; c++)
 		buf_free_chain(p->free_list[c]);
+	/* Pinned ones through their own chain (their free lists hold the same buffers). */
+	for (struct buf *b = p->pinned_head, *next; b != NULL; b = next) {
+		next = b->next_pinned;
+		free(b->data);
+		free(b);
+	}
 	pthread_mutex_destroy(&p->lock);
 	free(p);
 }
 
+/* Lock held. Put a free buffer on the list it belongs to. */
+static void push_free_locked(struct bufpool *p, struct buf *b)
+{
+	struct buf **list =
+		b->pinned ? &p->pinned_free[b->size_class] : &p->free_list[b->size_class];
+
+	b->next_free = *list;
+	*list = b;
+}
+
 /* Reserve does not evict: it runs at startup, and evicting would undo earlier reserves. */
-int bufpool_reserve(struct bufpool *p, size_t size, unsigned count)
+static int reserve(struct bufpool *p, size_t size, unsigned count, bool pinned)
 {
 	unsigned c;
 	struct buf *b;
@@ -195,21 +223,54 @@ int bufpool_reserve(struct bufpool *p, size_t size, unsigned count)
 			return rc;
 		}
 		memset(b->data, 0, b->cap); /* first touch now, not on the data path */
+		b->pinned = pinned;
 		pthread_mutex_lock(&p->lock);
-		b->next_free = p->free_list[c];
-		p->free_list[c] = b;
+		if (pinned) {
+			if (p->pinned_tail)
+				p->pinned_tail->next_pinned = b;
+			else
+				p->pinned_head = b;
+			p->pinned_tail = b;
+			p->pinned_bytes += b->cap;
+			p->npinned++;
+		}
+		push_free_locked(p, b);
 		pthread_mutex_unlock(&p->lock);
 	}
 	return 0;
 }
 
-/* Lock held. A cached buffer of class c, or else budget charged for a new one (*b NULL). */
+int bufpool_reserve(struct bufpool *p, size_t size, unsigned count)
+{
+	return reserve(p, size, count, false);
+}
+
+int bufpool_reserve_pinned(struct bufpool *p, size_t size, unsigned count)
+{
+	return reserve(p, size, count, true);
+}
+
+unsigned bufpool_pinned(struct bufpool *p, struct iovec *iov, unsigned max)
+{
+	unsigned n = 0;
+
+	pthread_mutex_lock(&p->lock);
+	for (struct buf *b = p->pinned_head; b != NULL && n < max; b = b->next_pinned, n++)
+		iov[n] = (struct iovec){.iov_base = b->data, .iov_len = b->cap};
+	n = p->npinned;
+	pthread_mutex_unlock(&p->lock);
+	return n;
+}
+
+/* Lock held. A cached buffer of class c, pinned first, or else budget charged for a new one
+ * (*b NULL). */
 static int take_locked(struct bufpool *p, unsigned c, struct buf **b, struct buf **evicted)
 {
 	size_t bytes = class_bytes(c);
 
-	*b = p->free_list[c];
-	if (*b != NULL) {
+	if ((*b = p->pinned_free[c]) != NULL) {
+		p->pinned_free[c] = (*b)->next_free;
+	} else if ((*b = p->free_list[c]) != NULL) {
 		p->free_list[c] = (*b)->next_free;
 	} else {
 		*evicted = evict_locked(p, bytes);
@@ -267,8 +328,7 @@ void buf_put(struct buf *b)
 	ASSERT(p->in_use_bytes >= b->cap);
 	p->in_use_bytes -= b->cap;
 	p->puts++;
-	b->next_free = p->free_list[b->size_class];
-	p->free_list[b->size_class] = b;
+	push_free_locked(p, b);
 	pthread_mutex_unlock(&p->lock);
 }
 
@@ -279,6 +339,8 @@ void bufpool_stats(struct bufpool *p, struct bufpool_stats *out)
 		.budget_bytes = p->budget_bytes,
 		.allocated_bytes = p->allocated_bytes,
 		.in_use_bytes = p->in_use_bytes,
+		.pinned_bytes = p->pinned_bytes,
+		.pinned = p->npinned,
 		.gets = p->gets,
 		.puts = p->puts,
 		.misses_eagain = p->misses_eagain,

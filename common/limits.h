@@ -50,6 +50,9 @@
 #define SLUICE_BUFPOOL_ALIGN	    4096u /* O_DIRECT alignment */
 #define SLUICE_BUFPOOL_MIN_BYTES    (4u * SLUICE_KiB)
 #define SLUICE_BUFPOOL_CLASSES	    16 /* 4 KiB .. 64 MiB, plus the bulk-max class */
+/* io_uring registered (fixed) buffers per ring and bytes per buffer: the kernel's limits */
+#define SLUICE_REACTOR_FIXED_BUFS_MAX	   16384u
+#define SLUICE_REACTOR_FIXED_BUF_BYTES_MAX (1024u * SLUICE_MiB)
 
 /* ---- config and logging -------------------------------------------------------------- */
 #define SLUICE_CFG_LINE_MAX	  4096
@@ -65,15 +68,21 @@
 #define SLUICE_PATH_MAX	      4096
 
 /* ---- storage (DESIGN.md section 6) --------------------------------------------------- */
-#define SLUICE_SECTOR_BYTES	     4096u	/* O_DIRECT unit and checksum granule */
-#define SLUICE_STOR_TARGETS_MAX	     64		/* targets per storage daemon */
-#define SLUICE_STOR_CLASSES	     11		/* block size classes 64 KiB .. 64 MiB */
-#define SLUICE_STOR_FILES_PER_CLASS  64		/* data files per class and target */
-#define SLUICE_STOR_FILE_BLOCKS_MAX  (1u << 20) /* blocks per data file */
-#define SLUICE_STOR_QUEUE_DEPTH_MAX  1024	/* disk I/Os in flight per target */
-#define SLUICE_STOR_COMMIT_BATCH_MAX 256	/* chunk updates per synced RocksDB batch */
-#define SLUICE_STOR_READ_RANGES_MAX  32		/* ranges per BATCH_READ */
-#define SLUICE_STOR_LIST_MAX	     4096	/* chunks per QUERY/LIST/REMOVE_RANGE reply */
+#define SLUICE_SECTOR_BYTES	       4096u	  /* O_DIRECT unit and checksum granule */
+#define SLUICE_STOR_TARGETS_MAX	       64	  /* targets per storage daemon */
+#define SLUICE_STOR_CLASSES	       11	  /* block size classes 64 KiB .. 64 MiB */
+#define SLUICE_STOR_FILES_PER_CLASS    64	  /* data files per class and target */
+#define SLUICE_STOR_FILE_BLOCKS_MAX    (1u << 20) /* blocks per data file */
+#define SLUICE_STOR_QUEUE_DEPTH_MAX    1024	  /* disk I/Os in flight per target */
+#define SLUICE_STOR_COMMIT_BATCH_MAX   256	  /* chunk updates per synced RocksDB batch */
+#define SLUICE_STOR_READ_RANGES_MAX    32	  /* ranges per BATCH_READ */
+#define SLUICE_STOR_LIST_MAX	       4096	  /* chunks per QUERY/LIST/REMOVE_RANGE reply */
+#define SLUICE_STOR_TAGS_MAX	       65536	  /* request tags remembered (client channels) */
+#define SLUICE_STOR_FORWARD_TIMEOUT_MS 5000	  /* an update forwarded down the chain */
+/* Of storage.fixed_bytes, this fraction (1/n) goes to 4 KiB buffers (random reads, sector
+ * rereads), the rest to storage.fixed_size ones; and fixed_bytes is at most 1/n of the pool. */
+#define SLUICE_STOR_FIXED_SMALL_DIV 16
+#define SLUICE_STOR_FIXED_POOL_DIV  4
 
 /* ---- metadata (DESIGN.md section 7) -------------------------------------------------- */
 #define SLUICE_META_GROUPS_MAX	    128			  /* supplementary gids per caller */

@@ -55,6 +55,16 @@
  * once at create with room for SLUICE_REACTOR_TIMERS_MAX. Arm and cancel are O(log n).
  * Timers with equal deadlines fire in no particular order.
  *
+ * Fixed buffers. reactor_register_buffers registers a sparse table of n slots and fills it
+ * with one update call: the kernel registers buffers in order until one fails (for a
+ * process without CAP_IPC_LOCK, when RLIMIT_MEMLOCK runs out) and reports how many it took,
+ * so a low limit costs the later buffers, not all of them; a second update from the first
+ * refused slot gives the reason. Kernels before 5.19 have no sparse tables: there it is all
+ * or nothing. Upper layers find a buffer's index by address (reactor_fixed_index: a binary
+ * search of the registered ranges, sorted at registration), so they need not carry it with
+ * their buffers, and memory registered with another ring, or not at all, is simply not
+ * found and takes the plain path.
+ *
  * STYLE.md rule 11 keeps io_uring calls inside env backends; the reactor is the one place
  * the real io_uring lives, and the simulated backend will replace this file as a whole.
  *
@@ -92,6 +102,12 @@ LOG_FACILITY("reactor");
 #define POST_WAIT_YIELDS   64		/* reactor_post_wait: yields before it starts sleeping */
 #define POST_WAIT_SLEEP_NS (50 * 1000u) /* then sleeps this long between tries */
 
+/* A registered buffer: bytes [base, end) are fixed buffer `index`. */
+struct fixed_range {
+	uintptr_t base, end;
+	uint32_t index;
+};
+
 /* io_uring setup flags in order of preference; the first the kernel accepts wins (DESIGN). */
 static const unsigned uring_setups[] = {
 	IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_TASKRUN_FLAG |
@@ -119,7 +135,10 @@ struct reactor {
 	uint64_t now_ns;   /* reactor_now_ns(): env_now_ns() at turn start and after a sleep */
 	bool wake_armed;   /* a read of wake_fd is queued or in flight */
 	struct reactor_io wake_io;
-	uint64_t wake_buf; /* the kernel writes the eventfd count here */
+	uint64_t wake_buf;	   /* the kernel writes the eventfd count here */
+	struct fixed_range *fixed; /* registered buffers sorted by address; NULL: none */
+	uint32_t nfixed;	   /* entries of fixed: the buffers the kernel took */
+	bool fixed_table;	   /* a buffer table is registered with the kernel */
 
 	/* ---- shared, each on its own line: posters hit them on every post --------------- */
 	alignas(CACHE_LINE) atomic_uint_fast64_t post_state; /* POST_STOP | posters inside */
@@ -662,8 +681,9 @@ void reactor_destroy(struct reactor *r)
 	drain_inbox(r);
 	tls_reactor = prev;
 
-	ASSERT(r->inflight == 0); /* upper layers finish their I/O before destroying us */
-	io_uring_queue_exit(&r->uring);
+	ASSERT(r->inflight == 0);	/* upper layers finish their I/O before destroying us */
+	io_uring_queue_exit(&r->uring); /* drops the fixed buffer table too */
+	free(r->fixed);
 	close(r->wake_fd);
 	ring_destroy(r->inbox);
 	free(r->heap);
@@ -756,4 +776,140 @@ void reactor_flush(struct reactor *r)
 uint32_t reactor_io_inflight(const struct reactor *r)
 {
 	return r->inflight;
+}
+
+/* ---- registered (fixed) buffers ---------------------------------------------------------- */
+
+static int fixed_cmp(const void *a, const void *b)
+{
+	const struct fixed_range *x = a, *y = b;
+
+	return (x->base > y->base) - (x->base < y->base);
+}
+
+/* Fills ranges[0..n) sorted by address; -EINVAL if a buffer is empty, too big, wraps or
+ * overlaps another. */
+static int fixed_ranges(const struct iovec *iov, unsigned n, struct fixed_range *ranges)
+{
+	for (unsigned i = 0; i < n; i++) {
+		uintptr_t base = (uintptr_t)iov[i].iov_base;
+
+		if (base == 0 || iov[i].iov_len == 0 ||
+		    iov[i].iov_len > SLUICE_REACTOR_FIXED_BUF_BYTES_MAX ||
+		    base + iov[i].iov_len < base)
+			return -EINVAL;
+		ranges[i] = (struct fixed_range){base, base + iov[i].iov_len, i};
+	}
+	qsort(ranges, n, sizeof(ranges[0]), fixed_cmp);
+	for (unsigned i = 1; i < n; i++)
+		if (ranges[i].base < ranges[i - 1].end)
+			return -EINVAL;
+	return 0;
+}
+
+/* Register with the kernel in order until it refuses one (see DESIGN); returns how many it
+ * took, *refused the reason it stopped (0: all). Leaves no table behind if it took none. */
+static unsigned fixed_register(struct reactor *r, const struct iovec *iov, unsigned n, int *refused)
+{
+	unsigned done = 0;
+	int rc = io_uring_register_buffers_sparse(&r->uring, n);
+
+	*refused = 0;
+	if (rc == -EINVAL) { /* no sparse tables (before 5.19): all or nothing */
+		rc = io_uring_register_buffers(&r->uring, iov, n);
+		*refused = rc;
+		r->fixed_table = rc == 0;
+		return rc == 0 ? n : 0;
+	}
+	if (rc != 0) {
+		*refused = rc;
+		return 0;
+	}
+	r->fixed_table = true;
+	while (done < n) {
+		rc = io_uring_register_buffers_update_tag(&r->uring, done, iov + done, NULL,
+							  n - done);
+		if (rc <= 0) {
+			*refused = rc < 0 ? rc : -EIO;
+			break;
+		}
+		done += (unsigned)rc;
+	}
+	if (done == 0)
+		reactor_unregister_buffers(r);
+	return done;
+}
+
+int reactor_register_buffers(struct reactor *r, const struct iovec *iov, unsigned n, int *refused)
+{
+	struct fixed_range *ranges;
+	unsigned done, k = 0;
+	int why, rc;
+
+	ASSERT(reactor_on_thread(r));
+	if (n == 0 || n > SLUICE_REACTOR_FIXED_BUFS_MAX)
+		return -EINVAL;
+	if (r->fixed_table)
+		return -EBUSY;
+	ranges = malloc(n * sizeof(*ranges));
+	if (ranges == NULL)
+		return -ENOMEM;
+	rc = fixed_ranges(iov, n, ranges);
+	if (rc != 0) {
+		free(ranges);
+		return rc;
+	}
+	done = fixed_register(r, iov, n, &why);
+	/* Keep the ranges the kernel took (indexes below done), still in address order. */
+	for (unsigned i = 0; i < n; i++)
+		if (ranges[i].index < done)
+			ranges[k++] = ranges[i];
+	if (done == 0) {
+		free(ranges);
+		ranges = NULL;
+	}
+	r->fixed = ranges;
+	r->nfixed = done;
+	log_debug("%s: %u of %u fixed buffers registered (%d)", r->name, done, n, why);
+	*refused = why;
+	return (int)done;
+}
+
+void reactor_unregister_buffers(struct reactor *r)
+{
+	ASSERT(reactor_on_thread(r));
+	if (r->fixed_table) {
+		int rc = io_uring_unregister_buffers(&r->uring);
+
+		if (rc != 0) /* the table is gone either way (-ENXIO: there was none) */
+			log_debug("%s: unregister buffers: %s (%d)", r->name, sluice_strerror(rc),
+				  rc);
+	}
+	r->fixed_table = false;
+	free(r->fixed);
+	r->fixed = NULL;
+	r->nfixed = 0;
+}
+
+int reactor_fixed_index(const struct reactor *r, const void *addr, size_t len)
+{
+	uintptr_t a = (uintptr_t)addr;
+	uint32_t lo = 0, hi = r->nfixed; /* finds the first range starting above a */
+	const struct fixed_range *f;
+
+	ASSERT(reactor_on_thread(r));
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (r->fixed[mid].base <= a)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == 0)
+		return -1;
+	f = &r->fixed[lo - 1]; /* the last range starting at or below a */
+	if (a >= f->end || len > f->end - a)
+		return -1;
+	return (int)f->index;
 }

@@ -20,7 +20,9 @@
 #define SLUICE_COMMON_REACTOR_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "common/assert.h"
 
@@ -127,5 +129,36 @@ void reactor_flush(struct reactor *r);
 
 /* Number of SQEs submitted whose completion has not yet been dispatched. */
 uint32_t reactor_io_inflight(const struct reactor *r);
+
+/* ---- registered (fixed) buffers ----------------------------------------------------------
+ *
+ * Memory registered with the ring once, so that I/O on it (io_uring_prep_read_fixed,
+ * io_uring_prep_write_fixed) skips pinning and unpinning its pages on every request. A ring
+ * has one table. Registration pins the pages for as long as it lasts: the memory must stay
+ * allocated and must not be freed and reused behind it (pinned bufpool buffers qualify),
+ * or fixed I/O would read and write pages that are no longer the ones at that address.
+ */
+
+/*
+ * Register iov[0..n) as r's fixed buffers, index i for iov[i], in order until the kernel
+ * refuses one: returns how many it took (the first ones; 0..n) and *refused, the kernel's
+ * error for the first one it did not take (0 when it took all). -ENOMEM there means locked
+ * memory: RLIMIT_MEMLOCK, for a process without CAP_IPC_LOCK. Buffers must be disjoint,
+ * non-empty and at most SLUICE_REACTOR_FIXED_BUF_BYTES_MAX each. Errors (nothing registered,
+ * *refused untouched): -EINVAL (n 0 or above SLUICE_REACTOR_FIXED_BUFS_MAX, a bad buffer),
+ * -EBUSY (a table is registered already), -ENOMEM. Reactor thread only: a single-issuer
+ * ring refuses registration from other threads. The table lasts until
+ * reactor_unregister_buffers or reactor_destroy.
+ */
+SLUICE_MUST_USE int reactor_register_buffers(struct reactor *r, const struct iovec *iov, unsigned n,
+					     int *refused);
+
+/* Drop r's fixed buffer table (no-op without one). I/O already submitted on the buffers
+ * completes normally. Reactor thread only. */
+void reactor_unregister_buffers(struct reactor *r);
+
+/* The index of the fixed buffer holding all of [addr, addr + len), for the *_fixed
+ * io_uring operations, or -1 if none does. O(log n). Reactor thread only. */
+int reactor_fixed_index(const struct reactor *r, const void *addr, size_t len);
 
 #endif

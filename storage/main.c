@@ -13,6 +13,14 @@
  * its target ids from mgmtd (requests for a target before that get -SLUICE_EROUTING).
  * Without it (standalone, for tests and benchmarks) target ids are 1..n in config order.
  *
+ * Fixed buffers. One buffer pool serves the RPC layer (request and response bulks) and the
+ * targets (read and bounce buffers), so write data arrives in the same memory reads use.
+ * At startup storage.fixed_bytes of it is pinned (never freed, handed out first) and, once
+ * the reactor runs, registered with its io_uring, so the targets' O_DIRECT I/O on it is
+ * fixed-buffer I/O. Registration stops at the first buffer the kernel refuses (RLIMIT_MEMLOCK
+ * for a process without CAP_IPC_LOCK; the soft limit is raised to the hard one first): one
+ * info line says so, and I/O on the other buffers is plain. It never fails the daemon.
+ *
  * The reactor runs on its own thread; main() waits for shutdown. Shutdown (SIGTERM/SIGINT):
  * stop the agent, stop listening and close connections, wait until every target is idle
  * (in-flight disk I/O and commits finish: their replies are dropped); then main() destroys
@@ -27,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -44,9 +53,14 @@
 #include "proto/admin_ops.h"
 #include "proto/storage_ops.h"
 #include "sluice_config.h"
+#include "storage/craq.h"
 #include "storage/daemon.h"
+#include "storage/routing.h"
 
 LOG_FACILITY("storage");
+
+/* A failed routing table fetch is retried this often (heartbeats announce new versions). */
+#define ROUTING_RETRY_MS 1000u
 
 struct storage_cfg {
 	char *listen;
@@ -59,6 +73,8 @@ struct storage_cfg {
 	uint64_t capacity_bytes;
 	uint64_t queue_depth;
 	uint64_t buffer_bytes;
+	uint64_t fixed_bytes;
+	uint64_t fixed_size;
 	uint64_t workers;
 	bool fault_injection;
 	int log_level;
@@ -87,6 +103,13 @@ static const struct cfg_key storage_keys[] = {
 	 SLUICE_STOR_QUEUE_DEPTH_MAX, NULL, "disk I/Os in flight per target"},
 	{"storage.buffer_bytes", CFG_SIZE, offsetof(struct storage_cfg, buffer_bytes), "512MiB",
 	 16ull << 20, 1ull << 40, NULL, "I/O buffer pool (request data, reads)"},
+	{"storage.fixed_bytes", CFG_SIZE, offsetof(struct storage_cfg, fixed_bytes), "64MiB", 0,
+	 1ull << 40, NULL,
+	 "of the buffer pool, allocated at start and registered with io_uring for disk I/O "
+	 "(at most a quarter of it; 0 = none)"},
+	{"storage.fixed_size", CFG_SIZE, offsetof(struct storage_cfg, fixed_size), "1MiB",
+	 SLUICE_BUFPOOL_MIN_BYTES, SLUICE_CHUNK_SIZE_MAX, NULL,
+	 "size of most fixed buffers (1/16 of them are 4 KiB): the chunk size in use"},
 	{"storage.workers", CFG_UINT, offsetof(struct storage_cfg, workers), "4", 1,
 	 SLUICE_WORKERS_MAX, NULL, "threads for synced commits, fallocate and scans"},
 	{"debug.fault_injection", CFG_BOOL, offsetof(struct storage_cfg, fault_injection), "false",
@@ -114,6 +137,9 @@ struct storage {
 	struct nodeagent *agent;
 	struct daemon_signals signals;
 	struct reactor_timer stop_timer;
+	struct reactor_timer routing_timer; /* retry of a failed routing fetch */
+	bool routing_inflight;
+	uint64_t routing_seen; /* newest version mgmtd announced */
 	struct reactor_msg start_msg;
 	sem_t stopped; /* posted on the reactor when main() may tear down */
 	char bound[SLUICE_NET_ADDR_MAX];
@@ -159,6 +185,92 @@ static void report_target(void *arg, uint64_t target_id, unsigned index, Sluice_
 	out->capacity_bytes = sp.capacity_bytes;
 }
 
+/* ---- routing table (the chains of our targets, for craq.c) ------------------------------- */
+
+static void fetch_routing(struct storage *s);
+
+/* How many chains of the table hold one of our targets (for the log line). */
+static unsigned local_chains(const struct storage *s, const struct stor_rt *rt)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < s->d.ntargets; i++)
+		if (s->d.target_ids[i] && stor_rt_chain_of_target(rt, s->d.target_ids[i], NULL))
+			n++;
+	return n;
+}
+
+static void routing_done(struct rpc_result *res, void *arg)
+{
+	struct storage *s = arg;
+	const Sluice__GetRoutingResp *resp = (const void *)res->resp;
+	struct stor_rt *rt = NULL;
+	char why[160];
+	int rc;
+
+	s->routing_inflight = false;
+	if (s->d.stopping) {
+		rpc_result_release(res);
+		return;
+	}
+	rc = res->status;
+	if (rc == 0 && (resp == NULL || resp->routing == NULL))
+		rc = -SLUICE_EPROTO;
+	if (rc == 0) {
+		rc = stor_rt_build(resp->routing, &rt, why, sizeof(why));
+		if (rc != 0)
+			log_err_rl("routing table v%" PRIu64 " from %s refused: %s",
+				   resp->routing->version, s->cfg.mgmtd, why);
+	} else {
+		log_warn_rl("routing table from %s: %s (%d)", s->cfg.mgmtd, sluice_strerror(rc),
+			    rc);
+	}
+	rpc_result_release(res);
+	if (rc != 0) { /* keep the old table; try again shortly */
+		if (reactor_timer_arm(s->r, &s->routing_timer, ROUTING_RETRY_MS * ENV_NS_PER_MS))
+			log_err("routing: cannot arm the retry timer");
+		return;
+	}
+	if (s->d.routing == NULL || stor_rt_version(s->d.routing) != stor_rt_version(rt))
+		log_info("routing v%" PRIu64 ": %u chains, %u with local targets",
+			 stor_rt_version(rt), stor_rt_nchains(rt), local_chains(s, rt));
+	stor_rt_free(s->d.routing);
+	s->d.routing = rt;
+	if (s->routing_seen > stor_rt_version(rt))
+		fetch_routing(s); /* it moved on while we fetched */
+}
+
+/* Fetch the whole table (one fetch at a time). */
+static void fetch_routing(struct storage *s)
+{
+	Sluice__GetRoutingReq req = SLUICE__GET_ROUTING_REQ__INIT;
+	struct rpc_call_opts opts = {.timeout_ms = 5000, .retries = 1};
+
+	if (s->routing_inflight || s->d.stopping || s->d.standalone)
+		return;
+	if (mgmtc_get_routing_async(s->mgmt_rpc, s->cfg.mgmtd, &req, &opts, routing_done, s,
+				    NULL) == 0)
+		s->routing_inflight = true;
+	else if (reactor_timer_arm(s->r, &s->routing_timer, ROUTING_RETRY_MS * ENV_NS_PER_MS))
+		log_err("routing: cannot arm the retry timer");
+}
+
+static void routing_retry(struct reactor_timer *t)
+{
+	fetch_routing(SLUICE_CONTAINER_OF(t, struct storage, routing_timer));
+}
+
+/* mgmtd announced a routing version (registration or heartbeat reply) we may not have. */
+static void on_routing(void *arg, uint64_t version)
+{
+	struct storage *s = arg;
+
+	if (version > s->routing_seen)
+		s->routing_seen = version;
+	if (s->d.routing == NULL || stor_rt_version(s->d.routing) < version)
+		fetch_routing(s);
+}
+
 static void on_fence(void *arg, bool fenced)
 {
 	struct storage *s = arg;
@@ -196,6 +308,7 @@ static void on_signal(struct daemon_signals *sig)
 
 	log_notice("signal received, shutting down");
 	s->d.stopping = true;
+	reactor_timer_cancel(s->r, &s->routing_timer);
 	nodeagent_stop(s->agent);
 	s->agent = NULL;
 	rpc_server_destroy(s->rpc);
@@ -305,6 +418,7 @@ static int start_agent(struct storage *s)
 		.workers = s->workers,
 		.report = report_target,
 		.on_fence = on_fence,
+		.on_routing = on_routing,
 		.arg = s,
 	};
 	if (mkdir(s->cfg.state_dir, 0750) != 0 && errno != EEXIST)
@@ -318,7 +432,15 @@ static int start_agent(struct storage *s)
 static int start_serving(struct storage *s)
 {
 	struct rpc_server_cfg scfg = {.pool = s->pool};
-	int rc = rpc_server_create(s->r, &scfg, &s->rpc);
+	struct rpc_client_cfg pcfg = {.pool = s->pool};
+	int rc = craq_create(&s->d.craq);
+
+	reactor_timer_init(&s->routing_timer, routing_retry);
+
+	if (rc == 0) /* updates forwarded down the chains */
+		rc = rpc_client_create(s->r, &pcfg, &s->d.peer_rpc);
+	if (rc == 0)
+		rc = rpc_server_create(s->r, &scfg, &s->rpc);
 
 	if (rc == 0)
 		rc = rpc_server_add_service(s->rpc, &storage_service_handlers, &s->d);
@@ -343,14 +465,93 @@ static int start_serving(struct storage *s)
 	return rc;
 }
 
+/* Register the pool's pinned buffers with the reactor's ring (reactor thread: the ring has a
+ * single issuer). Whatever the kernel refuses just does plain I/O. */
+static void register_fixed(struct storage *s)
+{
+	unsigned n = bufpool_pinned(s->pool, NULL, 0);
+	struct iovec *iov;
+	uint64_t bytes = 0;
+	int rc, refused = 0;
+
+	if (n == 0)
+		return;
+	iov = calloc(n, sizeof(*iov));
+	if (iov == NULL) {
+		log_info("io_uring fixed buffers not registered: out of memory; disk I/O is plain");
+		return;
+	}
+	rc = (int)bufpool_pinned(s->pool, iov, n);
+	ASSERT(rc == (int)n); /* buffers are pinned only in setup, before the loop runs */
+	rc = reactor_register_buffers(s->r, iov, n, &refused);
+	for (int i = 0; i < rc; i++)
+		bytes += iov[i].iov_len;
+	if (rc == (int)n)
+		log_info("io_uring fixed buffers: %u (%" PRIu64 " MiB) registered", n, bytes >> 20);
+	else if (rc >= 0)
+		log_info("io_uring fixed buffers: %d of %u (%" PRIu64 " KiB) registered, the "
+			 "kernel refused the next: %s (%d) (RLIMIT_MEMLOCK without CAP_IPC_LOCK?); "
+			 "disk I/O on the others is plain",
+			 rc, n, bytes >> 10, sluice_strerror(refused), refused);
+	else
+		log_info("io_uring fixed buffers not registered: %s (%d); disk I/O is plain",
+			 sluice_strerror(rc), rc);
+	free(iov);
+}
+
 /* Runs as the loop's first message: the RPC server and the agent live on its thread. */
 static void start_on_reactor(struct reactor_msg *m)
 {
 	struct storage *s = SLUICE_CONTAINER_OF(m, struct storage, start_msg);
 
+	register_fixed(s);
 	s->start_rc = start_serving(s);
 	if (s->start_rc)
 		sem_post(&s->stopped);
+}
+
+/*
+ * Pin the fixed buffers in the pool (main thread, before the loop): storage.fixed_bytes, at
+ * most 1/SLUICE_STOR_FIXED_POOL_DIV of the pool so other sizes still fit, of which
+ * 1/SLUICE_STOR_FIXED_SMALL_DIV in 4 KiB buffers (random reads, sector rereads) and the rest
+ * in storage.fixed_size ones (whole-chunk writes and reads). 4 KiB first: they come first
+ * in the registration too, so a low locked-memory limit still covers them. A failure only
+ * costs speed, so it is logged and the daemon goes on.
+ */
+static void reserve_fixed(struct storage *s)
+{
+	uint64_t bytes = s->cfg.fixed_bytes, cap = s->cfg.buffer_bytes / SLUICE_STOR_FIXED_POOL_DIV;
+	size_t big = bufpool_class_size(s->cfg.fixed_size);
+	uint64_t nsmall, nbig;
+	struct rlimit rl;
+	int rc;
+
+	if (bytes > cap) {
+		log_info("storage.fixed_bytes capped at a quarter of storage.buffer_bytes: %" PRIu64
+			 " MiB",
+			 cap >> 20);
+		bytes = cap;
+	}
+	nsmall = bytes / SLUICE_STOR_FIXED_SMALL_DIV / SLUICE_BUFPOOL_MIN_BYTES;
+	if (nsmall > SLUICE_REACTOR_FIXED_BUFS_MAX / 2)
+		nsmall = SLUICE_REACTOR_FIXED_BUFS_MAX / 2;
+	nbig = (bytes - nsmall * SLUICE_BUFPOOL_MIN_BYTES) / big;
+	if (nbig > SLUICE_REACTOR_FIXED_BUFS_MAX - nsmall)
+		nbig = SLUICE_REACTOR_FIXED_BUFS_MAX - nsmall;
+	if (nsmall + nbig == 0)
+		return;
+	/* Registered buffers count as locked memory for a process without CAP_IPC_LOCK. */
+	if (getrlimit(RLIMIT_MEMLOCK, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_MEMLOCK, &rl); /* best effort: registration reports */
+	}
+	rc = bufpool_reserve_pinned(s->pool, SLUICE_BUFPOOL_MIN_BYTES, (unsigned)nsmall);
+	if (rc == 0)
+		rc = bufpool_reserve_pinned(s->pool, big, (unsigned)nbig);
+	if (rc != 0)
+		log_warn("cannot allocate all fixed buffers (%" PRIu64 " MiB): %s (%d); the rest "
+			 "do plain I/O",
+			 bytes >> 20, sluice_strerror(rc), rc);
 }
 
 static int setup(struct storage *s)
@@ -367,6 +568,8 @@ static int setup(struct storage *s)
 	rc = reactor_create("storage", &s->r);
 	if (rc == 0)
 		rc = bufpool_create("storage", s->cfg.buffer_bytes, &s->pool);
+	if (rc == 0)
+		reserve_fixed(s);
 	if (rc == 0)
 		rc = worker_pool_create("stor-wk", (unsigned)s->cfg.workers,
 					SLUICE_WORKER_QUEUE_DEPTH, &s->workers);
@@ -410,10 +613,13 @@ int main(int argc, char **argv)
 	/* The loop still runs: the mgmtd client cancels its calls on it, and worker jobs
 	 * still queued (the agent's ids file) deliver their completions to it. */
 	rpc_client_destroy(s->mgmt_rpc);
+	rpc_client_destroy(s->d.peer_rpc); /* nothing in flight: every target went idle */
 	worker_pool_destroy(s->workers);
-	reactor_destroy(s->r);
+	reactor_destroy(s->r); /* drops the fixed buffer table: before the pool frees them */
 	for (unsigned i = 0; i < s->d.ntargets; i++)
 		stor_target_close(s->d.targets[i]);
+	craq_destroy(s->d.craq);
+	stor_rt_free(s->d.routing);
 	bufpool_destroy(s->pool);
 	for (unsigned i = 0; i < s->npaths; i++)
 		free(s->target_paths[i]);

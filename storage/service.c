@@ -18,9 +18,20 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "proto/storage_ops.h"
+#include "storage/craq.h"
 #include "storage/daemon.h"
+#include "storage/routing.h"
 
 LOG_FACILITY("storsvc");
+
+static int find_target(const struct stor_daemon *d, uint64_t id);
+
+struct stor_target *stor_daemon_target(const struct stor_daemon *d, uint64_t id)
+{
+	int i = find_target(d, id);
+
+	return i < 0 ? NULL : d->targets[i];
+}
 
 /* Index of target id in d, or -1. */
 static int find_target(const struct stor_daemon *d, uint64_t id)
@@ -56,7 +67,7 @@ static struct stor_target *target_or_reply(struct stor_daemon *d, struct rpc_req
 	return d->targets[i];
 }
 
-static void meta_to_msg(const struct chunk_meta *m, bool with_pos, Sluice__ChunkMeta *out)
+void stor_meta_to_msg(const struct chunk_meta *m, bool with_pos, Sluice__ChunkMeta *out)
 {
 	sluice__chunk_meta__init(out);
 	out->inode = m->id.inode;
@@ -76,6 +87,40 @@ static void meta_to_msg(const struct chunk_meta *m, bool with_pos, Sluice__Chunk
 
 /* ---- updates ------------------------------------------------------------------------- */
 
+/* The chain fields every update request has (proto/storage.proto, fields 16-20). */
+#define CHAIN_FIELDS(msg)                                                                    \
+	.target_id = (msg)->target_id, .id = {.inode = (msg)->inode, .index = (msg)->index}, \
+	.chain_id = (msg)->chain_id, .chain_ver = (msg)->chain_ver, .tag = (msg)->tag,       \
+	.forwarded = (msg)->forwarded, .update_ver = (msg)->update_ver
+
+/*
+ * An update naming a chain goes to craq.c. A local one (chain_id 0) is only for a target
+ * in no chain - with a chain it would make this replica differ from the others - unless
+ * debug.fault_injection is on (tests make replicas differ on purpose). True when the
+ * request was taken (handed on or refused).
+ */
+static bool chain_update(struct stor_daemon *d, struct rpc_req *req, const struct craq_req *r)
+{
+	const struct stor_rt_chain *ch;
+	char why[128];
+
+	if (r->chain_id != 0) {
+		craq_update(d, req, r);
+		return true;
+	}
+	if (r->forwarded || r->update_ver || r->full_replace || r->tag) {
+		rpc_reply_error(req, -EINVAL, "chain fields in an update without a chain_id");
+		return true;
+	}
+	ch = d->routing ? stor_rt_chain_of_target(d->routing, r->target_id, NULL) : NULL;
+	if (ch == NULL || d->fault_injection)
+		return false;
+	snprintf(why, sizeof(why), "target %" PRIu64 " is in chain %u: updates name the chain",
+		 r->target_id, ch->id);
+	rpc_reply_error(req, -SLUICE_EROUTING, why);
+	return true;
+}
+
 static void update_replied(void *arg, int status, const struct chunk_meta *m)
 {
 	struct rpc_req *req = arg;
@@ -87,7 +132,7 @@ static void update_replied(void *arg, int status, const struct chunk_meta *m)
 		return;
 	}
 	if (m != NULL) {
-		meta_to_msg(m, false, &cm);
+		stor_meta_to_msg(m, false, &cm);
 		resp.chunk = &cm;
 	}
 	rpc_reply(req, 0, &resp.base, NULL, 0, NULL, NULL);
@@ -101,6 +146,15 @@ void storage_h_write(struct rpc_req *req, const Sluice__ChunkWriteReq *msg, void
 	int rc;
 
 	if (t == NULL)
+		return;
+	struct craq_req cr = {CHAIN_FIELDS(msg),
+			      .kind = STOR_UPD_WRITE,
+			      .chunk_size = msg->chunk_size,
+			      .offset = msg->offset,
+			      .length = msg->length,
+			      .data_crc = msg->data_crc,
+			      .full_replace = msg->full_replace};
+	if (chain_update(d, req, &cr))
 		return;
 	data = rpc_req_bulk(req);
 	if (msg->length == 0 || data == NULL || data->len != msg->length) {
@@ -141,6 +195,10 @@ void storage_h_truncate(struct rpc_req *req, const Sluice__ChunkTruncateReq *msg
 
 	if (t == NULL)
 		return;
+	struct craq_req cr = {CHAIN_FIELDS(msg), .kind = STOR_UPD_TRUNCATE,
+			      .chunk_size = msg->chunk_size, .length = msg->length};
+	if (chain_update(d, req, &cr))
+		return;
 	rc = stor_truncate(t, &id, msg->chunk_size, msg->length, update_replied, req);
 	if (rc == -EINVAL)
 		rpc_reply_error(req, rc, "bad chunk_size or length past chunk_size");
@@ -173,6 +231,9 @@ void storage_h_remove(struct rpc_req *req, const Sluice__ChunkRemoveReq *msg, vo
 	int err;
 
 	if (t == NULL)
+		return;
+	struct craq_req cr = {CHAIN_FIELDS(msg), .kind = STOR_UPD_REMOVE};
+	if (chain_update(d, req, &cr))
 		return;
 	rc = calloc(1, sizeof(*rc));
 	if (rc == NULL) {
@@ -291,6 +352,23 @@ void storage_h_remove_range(struct rpc_req *req, const Sluice__ChunkRemoveRangeR
 
 /* ---- reads ----------------------------------------------------------------------------- */
 
+/* A replica that is not serving (syncing, waiting, offline) may hold stale chunks: reads go
+ * to a serving one. Targets in no chain serve. True when reads may go on. */
+static bool serving_or_reply(struct stor_daemon *d, struct rpc_req *req, uint64_t target_id)
+{
+	const struct stor_rt_chain *ch;
+	unsigned pos = 0;
+	char why[128];
+
+	ch = d->routing ? stor_rt_chain_of_target(d->routing, target_id, &pos) : NULL;
+	if (ch == NULL || ch->m[pos].state == SLUICE__TARGET_STATE__TS_SERVING)
+		return true;
+	snprintf(why, sizeof(why), "target %" PRIu64 " is not serving in chain %u: read another",
+		 target_id, ch->id);
+	rpc_reply_error(req, -SLUICE_EROUTING, why);
+	return false;
+}
+
 struct batch_read {
 	struct rpc_req *req;
 	unsigned n, pending;
@@ -355,7 +433,7 @@ void storage_h_batch_read(struct rpc_req *req, const Sluice__ChunkBatchReadReq *
 	struct batch_read *br;
 	uint64_t total = 0;
 
-	if (t == NULL)
+	if (t == NULL || !serving_or_reply(d, req, msg->target_id))
 		return;
 	if (msg->n_ranges == 0 || msg->n_ranges > SLUICE_STOR_READ_RANGES_MAX) {
 		rpc_reply_error(req, -EINVAL, "a batch read has 1..32 ranges");
@@ -383,7 +461,12 @@ void storage_h_batch_read(struct rpc_req *req, const Sluice__ChunkBatchReadReq *
 		sluice__chunk_read_result__init(&br->results[i]);
 		br->result_ptrs[i] = &br->results[i];
 		br->one[i] = (struct batch_read_one){.br = br, .i = i};
-		rc = stor_read(t, &id, rg->offset, rg->length, range_read, &br->one[i]);
+		/* An update of the chunk is on its way down the chain: the tail may already
+		 * have it, so this replica's committed version may be stale. */
+		if (!msg->relaxed && stor_chunk_pending(t, &id))
+			rc = -SLUICE_ENOTCOMMIT;
+		else
+			rc = stor_read(t, &id, rg->offset, rg->length, range_read, &br->one[i]);
 		if (rc != 0) {
 			br->results[i].status = rc;
 			br->pending--;
@@ -415,7 +498,7 @@ static void listed(void *arg, int status, const struct chunk_meta *metas, unsign
 		rpc_reply(l->req, status, NULL, NULL, 0, NULL, NULL);
 	} else {
 		for (unsigned i = 0; i < n; i++) {
-			meta_to_msg(&metas[i], l->with_pos, &cms[i]);
+			stor_meta_to_msg(&metas[i], l->with_pos, &cms[i]);
 			ptrs[i] = &cms[i];
 		}
 		if (l->is_list) {
@@ -519,6 +602,8 @@ static void counters_to_msg(const struct stor_target *t, Sluice__TargetCounters 
 	out->io_errors = c.io_errors;
 	out->enospc = c.enospc;
 	out->grows = c.grows;
+	out->ios_fixed = c.ios_fixed;
+	out->ios_plain = c.ios_plain;
 }
 
 void storage_h_statfs(struct rpc_req *req, const Sluice__TargetStatfsReq *msg, void *ctx)

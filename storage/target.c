@@ -127,6 +127,12 @@ struct stor_update {
 	bool *existed;
 	stor_update_cb cb;
 	void *arg;
+	/* chain replication (stor_update_args) */
+	uint64_t update_ver, chain_ver;
+	bool full_replace;
+	stor_prepared_cb prepared; /* two-phase when set */
+	bool released;		   /* prepared, and commit (or abort) was called */
+	bool unchanged;		   /* the update changes nothing: commit only completes it */
 	/* progress */
 	uint32_t new_length;
 	struct chunk_meta newm; /* what gets committed; owns its sector_crc */
@@ -408,6 +414,30 @@ static void io_complete(struct reactor_io *rio, int res, uint32_t cqe_flags)
 	io->cb(io, res);
 }
 
+/* Fill sqe with the rest of io: on the ring's fixed buffer when the bytes lie in one (no
+ * page pinning per I/O), else a plain read or write of the same bytes. */
+static void io_prep(struct stor_target *t, struct io_uring_sqe *sqe, const struct stor_io *io)
+{
+	uint8_t *at = io->buf + io->done;
+	uint32_t len = io->len - io->done;
+	int idx = reactor_fixed_index(t->cfg.reactor, at, len);
+
+	if (idx >= 0) {
+		t->ctr.ios_fixed++;
+		if (io->write)
+			io_uring_prep_write_fixed(sqe, io->fd, at, len, io->off + io->done, idx);
+		else
+			io_uring_prep_read_fixed(sqe, io->fd, at, len, io->off + io->done, idx);
+		return;
+	}
+	t->ctr.ios_plain++;
+	/* A write is not durable yet: the commit fdatasyncs the file before naming the data. */
+	if (io->write)
+		io_uring_prep_write(sqe, io->fd, at, len, io->off + io->done);
+	else
+		io_uring_prep_read(sqe, io->fd, at, len, io->off + io->done);
+}
+
 static void io_submit_now(struct stor_target *t, struct stor_io *io)
 {
 	struct io_uring_sqe *sqe = reactor_sqe(t->cfg.reactor, &io->rio);
@@ -416,14 +446,7 @@ static void io_submit_now(struct stor_target *t, struct stor_io *io)
 		io->cb(io, -EIO);
 		return;
 	}
-	if (io->write) {
-		io_uring_prep_write(sqe, io->fd, io->buf + io->done, io->len - io->done,
-				    io->off + io->done);
-		/* Not durable yet: the commit fdatasyncs the file before naming the data. */
-	} else {
-		io_uring_prep_read(sqe, io->fd, io->buf + io->done, io->len - io->done,
-				   io->off + io->done);
-	}
+	io_prep(t, sqe, io);
 	t->io_inflight++;
 }
 
@@ -668,6 +691,11 @@ static void commit_enqueue(struct stor_update *u)
 {
 	struct stor_target *t = u->t;
 
+	if (u->prepared != NULL && !u->released) { /* two-phase: wait for the chain */
+		u->prepared(u->arg, (struct stor_pending *)u,
+			    u->kind == UPD_REMOVE ? NULL : &u->newm, true);
+		return;
+	}
 	if (!t->online) {
 		update_fail(u, -SLUICE_ETARGET_OFFLINE);
 		return;
@@ -863,11 +891,18 @@ static int take_block(struct stor_update *u, uint8_t cls)
 
 /* ---- updates: writing content -------------------------------------------------------------- */
 
+/* The committed length the update builds on: none for a full replace. */
+static uint32_t base_len(const struct stor_update *u)
+{
+	return u->c->exists && !u->full_replace ? u->c->m.length : 0;
+}
+
 /* The new metadata's fixed fields: the next version of the chunk. */
 static void newm_init(struct stor_update *u, uint32_t length)
 {
 	const struct stor_chunk *c = u->c;
-	uint64_t ver = c->exists ? c->m.commit_ver + 1 : 1;
+	uint64_t ver = u->update_ver ? u->update_ver : c->exists ? c->m.commit_ver + 1 : 1;
+	uint64_t chain_ver = u->chain_ver ? u->chain_ver : c->exists ? c->m.chain_ver : 0;
 
 	u->new_length = length;
 	u->newm = (struct chunk_meta){
@@ -876,7 +911,7 @@ static void newm_init(struct stor_update *u, uint32_t length)
 		.chunk_size = c->exists ? c->m.chunk_size : u->chunk_size,
 		.commit_ver = ver,
 		.update_ver = ver,
-		.chain_ver = c->exists ? c->m.chain_ver : 0,
+		.chain_ver = chain_ver,
 		.has_block = length > 0,
 		.pos = c->exists ? c->m.pos : (struct stor_pos){0},
 	};
@@ -937,7 +972,7 @@ static void write_region(struct stor_update *u, uint8_t *src)
 /* Build the region in the bounce buffer: old bytes (already read), zeros, new data. */
 static void fill_bounce(struct stor_update *u)
 {
-	uint32_t old_len = u->c->exists ? u->c->m.length : 0;
+	uint32_t old_len = base_len(u);
 	uint32_t keep = old_len > u->region_off ? old_len - u->region_off : 0;
 	uint8_t *b = u->bounce->data;
 
@@ -977,7 +1012,7 @@ static void old_read_done(struct stor_io *io, int res)
 static void update_place_done(struct stor_update *u)
 {
 	struct stor_chunk *c = u->c;
-	uint32_t old_len = c->exists ? c->m.length : 0;
+	uint32_t old_len = base_len(u);
 	uint32_t old_end = round_up(old_len);
 	int rc;
 
@@ -1011,9 +1046,9 @@ static void update_place_done(struct stor_update *u)
 static void plan_write(struct stor_update *u)
 {
 	struct stor_chunk *c = u->c;
-	uint32_t old_len = c->exists ? c->m.length : 0, end = u->offset + u->length;
+	uint32_t old_len = base_len(u), end = u->offset + u->length;
 	uint32_t new_len = end > old_len ? end : old_len;
-	bool in_place = c->exists && c->m.has_block && u->offset >= old_len &&
+	bool in_place = c->exists && c->m.has_block && !u->full_replace && u->offset >= old_len &&
 			stor_class_bytes(c->m.pos.cls) >= new_len;
 
 	newm_init(u, new_len);
@@ -1082,20 +1117,34 @@ static void plan_shrink(struct stor_update *u, uint32_t new_len)
 		 shrink_read_done);
 }
 
+/* u changes nothing: complete it with the chunk as it is (two-phase: once committed). */
+static void update_unchanged(struct stor_update *u)
+{
+	const struct chunk_meta *m = u->c->exists ? &u->c->m : NULL;
+
+	if (u->prepared != NULL && !u->released) {
+		u->unchanged = true;
+		u->prepared(u->arg, (struct stor_pending *)u, m, false);
+		return;
+	}
+	update_finish(u, 0, m);
+}
+
 /* u holds the chunk's lock: do it. */
 static void update_run(struct stor_update *u)
 {
 	struct stor_chunk *c = u->c;
 	uint32_t old_len = c->exists ? c->m.length : 0;
+	uint64_t cur_ver = c->exists ? c->m.commit_ver : 0;
 
 	if (!u->t->online) {
 		update_fail(u, -SLUICE_ETARGET_OFFLINE);
 		return;
 	}
-	if (u->kind == UPD_REMOVE) {
+	if (u->kind == UPD_REMOVE) { /* absolute: no version check */
 		if (!c->exists) {
 			*u->existed = false;
-			update_finish(u, 0, NULL);
+			update_unchanged(u);
 		} else {
 			commit_enqueue(u);
 		}
@@ -1105,10 +1154,19 @@ static void update_run(struct stor_update *u)
 		update_fail(u, -EINVAL); /* a file's chunk size never changes */
 		return;
 	}
+	if (u->update_ver != 0 && !u->full_replace && cur_ver + 1 != u->update_ver) {
+		/* The predecessor built on another version: it must send the whole chunk. */
+		update_finish(u, -SLUICE_ECHUNKVER, c->exists ? &c->m : NULL);
+		return;
+	}
 	if (u->kind == UPD_WRITE) {
 		plan_write(u);
-	} else if (u->length == old_len) { /* truncate to the current length */
-		update_finish(u, 0, c->exists ? &c->m : NULL);
+	} else if (u->full_replace) { /* to no content (the head's chunk is empty) */
+		plan_shrink(u, 0);
+	} else if (u->length == old_len && (u->update_ver == 0 || !c->exists)) {
+		update_unchanged(u);	   /* truncate to the current length */
+	} else if (u->length == old_len) { /* the same, at the version the head gave it */
+		plan_shrink(u, old_len);
 	} else if (u->length > old_len) { /* zero-extend: a write of zeros */
 		u->offset = old_len;
 		u->length -= old_len;
@@ -1160,27 +1218,58 @@ static int check_data_crc(struct stor_update *u, uint32_t data_crc)
 	return chunk_meta_fold_crc(u->data_sector_crc, len) == data_crc ? 0 : -SLUICE_ECHECKSUM;
 }
 
-int stor_write(struct stor_target *t, const struct stor_write_args *a, stor_update_cb cb, void *arg)
+int stor_update(struct stor_target *t, const struct stor_update_args *a, stor_update_cb cb,
+		void *arg)
 {
-	struct stor_update *u;
+	static const enum update_kind kinds[] = {
+		[STOR_UPD_WRITE] = UPD_WRITE,
+		[STOR_UPD_TRUNCATE] = UPD_TRUNCATE,
+		[STOR_UPD_REMOVE] = UPD_REMOVE,
+	};
 	uint64_t len = a->data ? a->data->len : 0;
-	int rc;
+	struct stor_update *u;
+	int rc = 0;
 
 	if (!t->online)
 		return -SLUICE_ETARGET_OFFLINE;
-	if (!chunk_size_valid(a->chunk_size) || len == 0 || a->offset + len > a->chunk_size)
+	if ((unsigned)a->kind >= SLUICE_ARRAY_SIZE(kinds))
+		return -EINVAL;
+	if (a->kind == STOR_UPD_WRITE && a->full_replace && len == 0) {
+		/* no content: a truncate to nothing at the head's version */
+		struct stor_update_args b = *a;
+
+		b.kind = STOR_UPD_TRUNCATE;
+		b.length = 0;
+		b.data = NULL;
+		return stor_update(t, &b, cb, arg);
+	}
+	if (a->kind != STOR_UPD_REMOVE && !chunk_size_valid(a->chunk_size))
+		return -EINVAL;
+	if (a->kind == STOR_UPD_WRITE &&
+	    (len == 0 || a->offset + len > a->chunk_size || (a->full_replace && a->offset != 0)))
+		return -EINVAL;
+	if (a->kind == STOR_UPD_TRUNCATE &&
+	    (a->length > a->chunk_size || (a->full_replace && a->length != 0)))
+		return -EINVAL;
+	if (a->kind == STOR_UPD_REMOVE && a->existed == NULL)
 		return -EINVAL;
 	u = calloc(1, sizeof(*u));
 	if (u == NULL)
 		return -ENOMEM;
-	*u = (struct stor_update){.kind = UPD_WRITE,
+	*u = (struct stor_update){.kind = kinds[a->kind],
 				  .chunk_size = a->chunk_size,
-				  .offset = a->offset,
-				  .length = (uint32_t)len,
-				  .data = a->data,
+				  .offset = a->kind == STOR_UPD_WRITE ? a->offset : 0,
+				  .length = a->kind == STOR_UPD_WRITE ? (uint32_t)len : a->length,
+				  .data = a->kind == STOR_UPD_WRITE ? a->data : NULL,
+				  .existed = a->existed,
 				  .cb = cb,
-				  .arg = arg};
-	rc = check_data_crc(u, a->data_crc);
+				  .arg = arg,
+				  .update_ver = a->update_ver,
+				  .chain_ver = a->chain_ver,
+				  .full_replace = a->full_replace && a->kind != STOR_UPD_REMOVE,
+				  .prepared = a->prepared};
+	if (u->kind == UPD_WRITE)
+		rc = check_data_crc(u, a->data_crc);
 	if (rc == 0)
 		rc = update_submit(t, u, &a->id);
 	if (rc != 0) {
@@ -1190,46 +1279,61 @@ int stor_write(struct stor_target *t, const struct stor_write_args *a, stor_upda
 	return rc;
 }
 
+int stor_write(struct stor_target *t, const struct stor_write_args *a, stor_update_cb cb, void *arg)
+{
+	struct stor_update_args b = {.kind = STOR_UPD_WRITE,
+				     .id = a->id,
+				     .chunk_size = a->chunk_size,
+				     .offset = a->offset,
+				     .data = a->data,
+				     .data_crc = a->data_crc};
+
+	return stor_update(t, &b, cb, arg);
+}
+
 int stor_truncate(struct stor_target *t, const struct layout_chunk_id *id, uint32_t chunk_size,
 		  uint32_t length, stor_update_cb cb, void *arg)
 {
-	struct stor_update *u;
-	int rc;
+	struct stor_update_args b = {
+		.kind = STOR_UPD_TRUNCATE, .id = *id, .chunk_size = chunk_size, .length = length};
 
-	if (!t->online)
-		return -SLUICE_ETARGET_OFFLINE;
-	if (!chunk_size_valid(chunk_size) || length > chunk_size)
-		return -EINVAL;
-	u = calloc(1, sizeof(*u));
-	if (u == NULL)
-		return -ENOMEM;
-	*u = (struct stor_update){.kind = UPD_TRUNCATE,
-				  .chunk_size = chunk_size,
-				  .length = length,
-				  .cb = cb,
-				  .arg = arg};
-	rc = update_submit(t, u, id);
-	if (rc != 0)
-		free(u);
-	return rc;
+	return stor_update(t, &b, cb, arg);
 }
 
 int stor_remove(struct stor_target *t, const struct layout_chunk_id *id, bool *existed,
 		stor_update_cb cb, void *arg)
 {
-	struct stor_update *u;
-	int rc;
+	struct stor_update_args b = {.kind = STOR_UPD_REMOVE, .id = *id, .existed = existed};
 
-	if (!t->online)
-		return -SLUICE_ETARGET_OFFLINE;
-	u = calloc(1, sizeof(*u));
-	if (u == NULL)
-		return -ENOMEM;
-	*u = (struct stor_update){.kind = UPD_REMOVE, .existed = existed, .cb = cb, .arg = arg};
-	rc = update_submit(t, u, id);
-	if (rc != 0)
-		free(u);
-	return rc;
+	return stor_update(t, &b, cb, arg);
+}
+
+void stor_pending_commit(struct stor_pending *p)
+{
+	struct stor_update *u = (struct stor_update *)p;
+
+	ASSERT(u->prepared != NULL && !u->released && u->c->lock_head == u);
+	u->released = true;
+	if (u->unchanged)
+		update_finish(u, 0, u->c->exists ? &u->c->m : NULL);
+	else
+		commit_enqueue(u);
+}
+
+void stor_pending_abort(struct stor_pending *p, int status)
+{
+	struct stor_update *u = (struct stor_update *)p;
+
+	ASSERT(u->prepared != NULL && !u->released && u->c->lock_head == u && status < 0);
+	u->released = true;
+	update_fail(u, status);
+}
+
+bool stor_chunk_pending(struct stor_target *t, const struct layout_chunk_id *id)
+{
+	const struct stor_chunk *c = index_find(t, id);
+
+	return c != NULL && c->lock_head != NULL && c->lock_head->prepared != NULL;
 }
 
 /* ---- reads ------------------------------------------------------------------------------------
@@ -1267,32 +1371,26 @@ static void read_done(struct stor_io *io, int res)
 	free(r);
 }
 
-int stor_read(struct stor_target *t, const struct layout_chunk_id *id, uint32_t offset,
-	      uint32_t length, stor_read_cb cb, void *arg)
+/* Read [offset, offset + length) of content m of chunk c: the committed state (c->m) or
+ * a prepared update's (stor_pending_read). */
+static int read_from(struct stor_target *t, struct stor_chunk *c, const struct chunk_meta *m,
+		     uint32_t offset, uint32_t length, stor_read_cb cb, void *arg)
 {
-	struct stor_chunk *c;
 	struct stor_read *r;
 	uint32_t end, start, stop, nsect;
 	int rc;
 
-	if (!t->online)
-		return -SLUICE_ETARGET_OFFLINE;
-	if (length == 0 || length > SLUICE_CHUNK_SIZE_MAX || offset > SLUICE_CHUNK_SIZE_MAX)
-		return -EINVAL;
-	c = index_find(t, id);
-	if (c == NULL || !c->exists)
-		return -ENOENT;
 	r = calloc(1, sizeof(*r));
 	if (r == NULL)
 		return -ENOMEM;
-	r->snap = c->m;
+	r->snap = *m;
 	r->snap.sector_crc = NULL;
-	if (offset >= c->m.length) { /* past the end: nothing to read, like pread */
+	if (offset >= m->length) { /* past the end: nothing to read, like pread */
 		cb(arg, 0, NULL, 0, 0, &r->snap);
 		free(r);
 		return 0;
 	}
-	end = offset + length < c->m.length ? offset + length : c->m.length;
+	end = offset + length < m->length ? offset + length : m->length;
 	start = round_down(offset);
 	stop = round_up(end);
 	nsect = (stop - start) / SECTOR;
@@ -1306,7 +1404,7 @@ int stor_read(struct stor_target *t, const struct layout_chunk_id *id, uint32_t 
 		free(r);
 		return rc;
 	}
-	memcpy(r->sector_crc, c->m.sector_crc + start / SECTOR, 4u * nsect);
+	memcpy(r->sector_crc, m->sector_crc + start / SECTOR, 4u * nsect);
 	r->t = t;
 	r->c = c;
 	r->first_sector = start / SECTOR;
@@ -1317,8 +1415,35 @@ int stor_read(struct stor_target *t, const struct layout_chunk_id *id, uint32_t 
 	c->refs++;
 	c->readers++;
 	t->busy++;
-	io_block(t, &r->io, false, &c->m.pos, start, r->buf->data, stop - start, read_done);
+	io_block(t, &r->io, false, &m->pos, start, r->buf->data, stop - start, read_done);
 	return 0;
+}
+
+int stor_read(struct stor_target *t, const struct layout_chunk_id *id, uint32_t offset,
+	      uint32_t length, stor_read_cb cb, void *arg)
+{
+	struct stor_chunk *c;
+
+	if (!t->online)
+		return -SLUICE_ETARGET_OFFLINE;
+	if (length == 0 || length > SLUICE_CHUNK_SIZE_MAX || offset > SLUICE_CHUNK_SIZE_MAX)
+		return -EINVAL;
+	c = index_find(t, id);
+	if (c == NULL || !c->exists)
+		return -ENOENT;
+	return read_from(t, c, &c->m, offset, length, cb, arg);
+}
+
+int stor_pending_read(struct stor_pending *p, stor_read_cb cb, void *arg)
+{
+	struct stor_update *u = (struct stor_update *)p;
+
+	ASSERT(u->prepared != NULL && !u->released && u->kind != UPD_REMOVE && !u->unchanged);
+	if (!u->t->online)
+		return -SLUICE_ETARGET_OFFLINE;
+	/* The pending block is the update's own until commit or abort, which cannot come
+	 * before this read completes: the caller waits for it. */
+	return read_from(u->t, u->c, &u->newm, 0, SLUICE_CHUNK_SIZE_MAX, cb, arg);
 }
 
 /* ---- scans ---------------------------------------------------------------------------------- */

@@ -18,6 +18,10 @@
  * Reads take the committed state at their start and check the CRC of every sector they
  * return; a block an update replaced stays allocated until the reads using it are done.
  *
+ * Disk I/O on memory registered with the reactor's ring (reactor_register_buffers, e.g.
+ * pinned pool buffers) uses the ring's fixed buffers; other memory works the same, through
+ * plain reads and writes.
+ *
  * A disk I/O error (or a failed metadata commit) takes the target offline: everything then
  * fails with -SLUICE_ETARGET_OFFLINE and the daemon reports the target offline to mgmtd.
  *
@@ -118,6 +122,73 @@ typedef void (*stor_read_cb)(void *arg, int status, struct buf *data, uint32_t o
 SLUICE_MUST_USE int stor_read(struct stor_target *t, const struct layout_chunk_id *id,
 			      uint32_t offset, uint32_t length, stor_read_cb cb, void *arg);
 
+/* ---- updates of chain replicas (CRAQ, storage/craq.c) -------------------------------------- */
+
+/*
+ * A prepared update: its data is written and durable, its metadata not committed, and it
+ * holds the chunk's lock, so later updates of the chunk wait and reads that check
+ * stor_chunk_pending see it. Exactly one of stor_pending_commit or stor_pending_abort
+ * must follow (reactor thread).
+ */
+struct stor_pending;
+
+/*
+ * Two-phase updates call this instead of committing: p is the prepared update, m its
+ * pending metadata (the version and CRC the commit will make; NULL for a remove), changed
+ * false when the update changes nothing (truncate to the current length, remove of a
+ * missing chunk: commit then completes with the chunk as it is, no version bump).
+ */
+typedef void (*stor_prepared_cb)(void *arg, struct stor_pending *p, const struct chunk_meta *m,
+				 bool changed);
+
+enum stor_update_kind { STOR_UPD_WRITE, STOR_UPD_TRUNCATE, STOR_UPD_REMOVE };
+
+struct stor_update_args {
+	enum stor_update_kind kind;
+	struct layout_chunk_id id;
+	uint32_t chunk_size; /* write, truncate */
+	uint32_t offset;     /* write */
+	uint32_t length;     /* truncate: the new length */
+	struct buf *data;    /* write: data->len bytes; ownership passes to the target */
+	uint32_t data_crc;   /* write: CRC32C of the data */
+	bool *existed;	     /* remove: set before cb runs */
+	/*
+	 * 0: the update makes version commit_ver + 1 (the head of a chain, or no chain).
+	 * Else the version the head gave it; unless full_replace (or a remove), the chunk must
+	 * be at update_ver - 1 (a missing chunk is at 0) when the update runs, otherwise it
+	 * completes with -SLUICE_ECHUNKVER and m = the chunk's committed metadata (NULL if
+	 * missing), so the predecessor can send the whole chunk instead.
+	 */
+	uint64_t update_ver;
+	/* write: data (NULL or empty: no content) is the chunk's whole new content, applied at
+	 * update_ver whatever the chunk holds (a truncate to 0 with it: the same as no
+	 * content). */
+	bool full_replace;
+	uint64_t chain_ver; /* recorded in the chunk's metadata */
+	/* NULL: commit at once. Else two-phase: see stor_prepared_cb; cb still runs once at
+	 * the end (after the commit or abort, or with an error if preparing failed, in which
+	 * case prepared never runs). */
+	stor_prepared_cb prepared;
+};
+
+/* Any update, with the chain options. Errors before submission as stor_write. */
+SLUICE_MUST_USE int stor_update(struct stor_target *t, const struct stor_update_args *a,
+				stor_update_cb cb, void *arg);
+/* Commit a prepared update: cb runs with the result (the commit may still fail: -EIO,
+ * -SLUICE_ETARGET_OFFLINE). */
+void stor_pending_commit(struct stor_pending *p);
+/* Drop a prepared update (its blocks are freed): cb runs with status (< 0). */
+void stor_pending_abort(struct stor_pending *p, int status);
+/*
+ * Read the whole prepared content of a write or truncate (to forward it as a full replace),
+ * checked against its sector CRCs like any read: cb(arg, status, data, off, len, m) with m
+ * the pending metadata. p stays prepared. Errors before submission as stor_read.
+ */
+SLUICE_MUST_USE int stor_pending_read(struct stor_pending *p, stor_read_cb cb, void *arg);
+/* True while a two-phase update of the chunk is running or prepared: its replicas may
+ * already differ from the committed state here, so a strict read must not be served. */
+bool stor_chunk_pending(struct stor_target *t, const struct layout_chunk_id *id);
+
 /* ---- scans ------------------------------------------------------------------------------ */
 
 /*
@@ -151,6 +222,9 @@ struct stor_counters {
 	uint64_t commits, commit_batches;
 	uint64_t checksum_errors, io_errors, enospc;
 	uint64_t grows;
+	/* disk I/O submissions on a registered (fixed) buffer of the reactor's ring, and on
+	 * other memory (plain read/write); a resubmitted short transfer counts again */
+	uint64_t ios_fixed, ios_plain;
 };
 void stor_target_counters(const struct stor_target *t, struct stor_counters *out);
 

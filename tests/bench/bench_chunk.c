@@ -16,7 +16,8 @@
  * ratios include the CPU cost of the RPC and the engine per byte and per I/O.
  *
  * The last line is the JSON every benchmark ends with: value = seq write GB/s, limit = fio
- * durable write GB/s; seq and random read ratios follow as extras.
+ * durable write GB/s; seq and random read ratios follow as extras, and fixed_io_share: the
+ * share of the daemon's disk I/Os that used registered (fixed) io_uring buffers.
  *
  * Usage: bench_chunk [-d DIR] [-S MIB] [-q QD] [-t SECONDS] [-s PATH_TO_SLUICE_STORAGE]
  *        (defaults /var/tmp, 1024, 16, 5, <bench dir>/../../storage/sluice-storage)
@@ -258,6 +259,32 @@ static void read_active(void *arg)
 	p->active = p->b->active;
 }
 
+struct target_ctrs {
+	uint64_t commits, batches, ios_fixed, ios_plain;
+};
+
+/* The target's counters from STATFS (zeros if the call fails). */
+static struct target_ctrs target_counters(void)
+{
+	Sluice__TargetStatfsReq sreq = SLUICE__TARGET_STATFS_REQ__INIT;
+	struct target_ctrs c = {0};
+	struct rpc_result res;
+
+	sreq.target_id = 1;
+	if (storagec_statfs(B.tc.rpc, B.uri, &sreq, NULL, &res) == 0) {
+		Sluice__TargetStatfsResp *sr = (Sluice__TargetStatfsResp *)res.resp;
+
+		if (sr->n_targets == 1 && sr->targets[0]->counters) {
+			const Sluice__TargetCounters *tc = sr->targets[0]->counters;
+
+			c = (struct target_ctrs){tc->commits, tc->commit_batches, tc->ios_fixed,
+						 tc->ios_plain};
+		}
+	}
+	rpc_result_release(&res);
+	return c;
+}
+
 /* Run a phase; returns bytes per second (or ops per second for random reads). */
 static double run_phase(int phase)
 {
@@ -358,24 +385,12 @@ int main(int argc, char **argv)
 	B.wcrc = crc32c(0, B.wdata, CHUNK);
 
 	double w = run_phase(0);
-	uint64_t commits = 0, batches = 0;
-	{ /* how well group commit batched the writes */
-		Sluice__TargetStatfsReq sreq = SLUICE__TARGET_STATFS_REQ__INIT;
-		struct rpc_result res;
-
-		sreq.target_id = 1;
-		if (storagec_statfs(B.tc.rpc, B.uri, &sreq, NULL, &res) == 0) {
-			Sluice__TargetStatfsResp *sr = (Sluice__TargetStatfsResp *)res.resp;
-
-			if (sr->n_targets == 1 && sr->targets[0]->counters) {
-				commits = sr->targets[0]->counters->commits;
-				batches = sr->targets[0]->counters->commit_batches;
-			}
-		}
-		rpc_result_release(&res);
-	}
+	struct target_ctrs cw = target_counters(); /* how well group commit batched the writes */
+	uint64_t commits = cw.commits, batches = cw.batches;
 	double r = run_phase(1);
 	double rr = run_phase(2);
+	struct target_ctrs ce = target_counters(); /* and which disk I/Os used fixed buffers */
+	uint64_t ios = ce.ios_fixed + ce.ios_plain;
 
 	test_client_stop(&B.tc);
 	kill(B.pid, SIGTERM);
@@ -397,14 +412,18 @@ int main(int argc, char **argv)
 	       fio_r / 1e9, r / fio_r);
 	printf("rand read 4 KiB:  %6.0f IOPS   fio         %6.0f IOPS  ratio %.3f\n", rr, fio_rr,
 	       rr / fio_rr);
+	printf("fixed buffers: %" PRIu64 " of %" PRIu64 " disk I/Os (write phase %" PRIu64
+	       " of %" PRIu64 ")\n",
+	       ce.ios_fixed, ios, cw.ios_fixed, cw.ios_fixed + cw.ios_plain);
 	printf("{\"bench\":\"chunk\",\"value\":%.3g,\"unit\":\"GB/s\",\"limit\":%.3g,"
 	       "\"ratio\":%.3f,\"seqwrite_gbs\":%.3g,\"fio_write_dsync_gbs\":%.3g,"
 	       "\"fio_write_gbs\":%.3g,\"seqwrite_ratio_nosync\":%.3f,\"seqread_gbs\":%.3g,"
 	       "\"fio_read_gbs\":%.3g,\"seqread_ratio\":%.3f,\"randread_iops\":%.0f,"
 	       "\"fio_randread_iops\":%.0f,\"randread_ratio\":%.3f,\"commits_per_batch\":%.1f,"
-	       "\"qd\":%u,\"mib\":%u}\n",
+	       "\"fixed_io_share\":%.3f,\"qd\":%u,\"mib\":%u}\n",
 	       w / 1e9, fio_w / 1e9, w / fio_w, w / 1e9, fio_w / 1e9, fio_w_nosync / 1e9,
 	       w / fio_w_nosync, r / 1e9, fio_r / 1e9, r / fio_r, rr, fio_rr, rr / fio_rr,
-	       batches ? (double)commits / (double)batches : 0.0, B.qd, B.nchunks);
+	       batches ? (double)commits / (double)batches : 0.0,
+	       ios ? (double)ce.ios_fixed / (double)ios : 0.0, B.qd, B.nchunks);
 	return 0;
 }

@@ -3,8 +3,9 @@
  *
  * A sluice-mgmtd, two sluice-storage daemons with two targets each, a chain table of two
  * chains of two targets (one on each daemon) and a sluice-meta (stripe 2, short GC delay).
- * The test creates files through meta and writes their chunks straight to the storage
- * service (storagec_write), on every target of the chain the layout picks for each chunk.
+ * The test creates files through meta and writes their chunks to the storage service
+ * (storagec_write) through the chain the layout picks for each chunk (the head replicates
+ * to the other target).
  *
  * Checks: after unlink the GC removes every chunk of the file from every target and then
  * deletes the inode, while the chunks of another file stay; with one storage daemon down
@@ -230,38 +231,70 @@ static void stats(Sluice__StatsResp *out)
 	rpc_result_release(&res);
 }
 
-/* Write chunk idx of ino (layout l) to every target of its chain. */
+/* Version of chain id in mgmtd's routing table now (0 if it is not there). */
+static uint64_t chain_version(uint32_t id)
+{
+	Sluice__GetRoutingReq req = SLUICE__GET_ROUTING_REQ__INIT;
+	struct rpc_result res = {0};
+	uint64_t ver = 0;
+
+	if (mgmtc_get_routing(tc.rpc, mgmtd.uri, &req, &opts, &res) == 0) {
+		const Sluice__RoutingTable *rt =
+			((Sluice__GetRoutingResp *)(void *)res.resp)->routing;
+
+		for (size_t i = 0; rt && i < rt->n_chains; i++)
+			if (rt->chains[i]->id == id)
+				ver = rt->chains[i]->version;
+	}
+	rpc_result_release(&res);
+	return ver;
+}
+
+/*
+ * Write chunk idx of ino (layout l) through its chain: to the head (the chain's first
+ * target), which replicates it to the other. Until the storage daemons have fetched the
+ * routing table with the chain they refuse (EROUTING, ECHAINVER): retry a while.
+ */
 static void write_chunk(uint64_t ino, const struct layout *l, uint32_t idx)
 {
 	static uint8_t data[DATA];
 	uint32_t perm[LAYOUT_STRIPE_MAX];
-	int k;
+	Sluice__UpdateTag tag = SLUICE__UPDATE_TAG__INIT;
+	int k, rc = -1;
 
 	pattern_fill(data, sizeof(data), ino * 1000 + idx);
 	CHECK(layout_perm(l->seed, l->stripe, perm) == 0);
 	k = (int)layout_chain_index(l, perm, NCHAINS, idx);
-	for (int r = 0; r < 2; r++) {
+	tag.client_id = 1;
+	tag.channel = 0;
+	tag.seq = ++reqseq;
+	for (int attempt = 0; attempt < 100; attempt++) {
 		Sluice__ChunkWriteReq req = SLUICE__CHUNK_WRITE_REQ__INIT;
 		struct iovec iov = {data, sizeof(data)};
 		struct rpc_call_opts wo = opts;
 		struct rpc_result res = {0};
-		int rc;
 
-		req.target_id = chains[k].targets[r];
+		req.target_id = chains[k].targets[0];
 		req.inode = ino;
 		req.index = idx;
 		req.chunk_size = l->chunk_size;
 		req.length = DATA;
 		req.data_crc = crc32c(0, data, DATA);
+		req.chain_id = chains[k].id;
+		req.chain_ver = chain_version(chains[k].id);
+		req.tag = &tag;
 		wo.bulk = &iov;
 		wo.nbulk = 1;
-		rc = storagec_write(tc.rpc, chains[k].addr[r], &req, &wo, &res);
+		rc = storagec_write(tc.rpc, chains[k].addr[0], &req, &wo, &res);
 		rpc_result_release(&res);
-		if (rc) {
-			fprintf(stderr, "write of chunk %" PRIu64 ":%u to target %" PRIu64 ": %s\n",
-				ino, idx, req.target_id, sluice_strerror(rc));
-			fail_exit("storage write failed");
-		}
+		if (rc != -SLUICE_EROUTING && rc != -SLUICE_ECHAINVER)
+			break;
+		env_sleep_ms(50);
+	}
+	if (rc) {
+		fprintf(stderr, "write of chunk %" PRIu64 ":%u to chain %u: %s\n", ino, idx,
+			chains[k].id, sluice_strerror(rc));
+		fail_exit("storage write failed");
 	}
 }
 

@@ -1,7 +1,8 @@
 /*
  * test_bufpool.c - size-class rounding, alignment, reuse of returned buffers, the budget
  * (-EAGAIN, then success after a put), eviction of cached buffers of other classes (largest
- * first), reserve, a put from another thread, concurrent get/put, and the stats.
+ * first), reserve, pinned buffers (never freed under pressure, handed out first, listed for
+ * registration), a put from another thread, concurrent get/put, and the stats.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -147,6 +148,85 @@ static void test_reserve(void)
 	bufpool_destroy(p);
 }
 
+/* Is data one of the n pinned buffers listed in iov? */
+static bool is_pinned_mem(const struct iovec *iov, unsigned n, const void *data)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (iov[i].iov_base == data)
+			return true;
+	return false;
+}
+
+static void test_pinned(void)
+{
+	struct bufpool *p;
+	struct buf *b[6], *big;
+	struct iovec iov[4], again[4];
+	struct bufpool_stats s;
+
+	CHECK(bufpool_create("pinned", 64 * KiB, &p) == 0);
+	CHECK(bufpool_pinned(p, iov, 4) == 0);
+	CHECK(bufpool_reserve_pinned(p, SLUICE_FRAME_BULK_MAX + 1ul, 1) == -EINVAL);
+	CHECK(bufpool_reserve_pinned(p, 4 * KiB, 3) == 0);
+	CHECK(bufpool_reserve(p, 4 * KiB, 1) == 0); /* one unpinned of the same class */
+	CHECK(bufpool_reserve_pinned(p, 8 * KiB, 1) == 0);
+	s = stats(p);
+	CHECK(s.pinned == 4 && s.pinned_bytes == 20 * KiB && s.allocated_bytes == 24 * KiB);
+	/* listed in reserve order; max below the count still says how many there are */
+	CHECK(bufpool_pinned(p, iov, 2) == 4);
+	CHECK(bufpool_pinned(p, iov, 4) == 4);
+	for (unsigned i = 0; i < 4; i++) {
+		CHECK(iov[i].iov_len == (i < 3 ? 4 * KiB : 8 * KiB));
+		CHECK((uintptr_t)iov[i].iov_base % SLUICE_BUFPOOL_ALIGN == 0);
+	}
+	/* pinned first: the three pinned 4 KiB buffers, then the unpinned one, then a new one */
+	for (int i = 0; i < 5; i++) {
+		CHECK(bufpool_get(p, 4 * KiB, &b[i]) == 0);
+		CHECK(b[i]->pinned == (i < 3) && is_pinned_mem(iov, 3, b[i]->data) == (i < 3));
+		memset(b[i]->data, 0xa0 + i, b[i]->cap);
+	}
+	/* the unpinned ones go back last, yet the pinned ones still come out first */
+	for (int i = 0; i < 5; i++)
+		buf_put(b[i]);
+	buf_put(NULL);
+	for (int i = 0; i < 3; i++) {
+		CHECK(bufpool_get(p, 4 * KiB, &b[i]) == 0);
+		CHECK(b[i]->pinned && is_pinned_mem(iov, 3, b[i]->data));
+	}
+	for (int i = 0; i < 3; i++)
+		buf_put(b[i]);
+	/* Pressure: a 64 KiB buffer needs the whole budget. Eviction frees every unpinned
+	 * cached buffer and still falls short: the pinned 20 KiB stay allocated. */
+	CHECK(bufpool_get(p, 64 * KiB, &big) == -EAGAIN);
+	s = stats(p);
+	CHECK(s.allocated_bytes == 20 * KiB && s.pinned_bytes == 20 * KiB && s.in_use_bytes == 0);
+	/* A 32 KiB buffer fits next to them, and another pushes nothing pinned out. */
+	CHECK(bufpool_get(p, 32 * KiB, &big) == 0);
+	CHECK(!big->pinned);
+	CHECK(bufpool_get(p, 16 * KiB, &b[5]) == -EAGAIN);
+	buf_put(big);
+	CHECK(bufpool_get(p, 16 * KiB, &big) == 0); /* evicts the cached 32 KiB, not pinned */
+	CHECK(stats(p).allocated_bytes == 36 * KiB);
+	buf_put(big);
+	/* same memory, same contents: never freed and reallocated */
+	CHECK(bufpool_pinned(p, again, 4) == 4);
+	CHECK(memcmp(iov, again, sizeof(iov)) == 0);
+	for (int i = 0; i < 3; i++) {
+		CHECK(bufpool_get(p, 4 * KiB, &b[i]) == 0);
+		CHECK(b[i]->pinned && is_pinned_mem(iov, 3, b[i]->data));
+		CHECK(((uint8_t *)b[i]->data)[0] >= 0xa0 && ((uint8_t *)b[i]->data)[0] < 0xa3);
+	}
+	CHECK(bufpool_get(p, 8 * KiB, &b[3]) == 0);
+	CHECK(b[3]->pinned && b[3]->data == iov[3].iov_base);
+	for (int i = 0; i < 4; i++)
+		buf_put(b[i]);
+	/* pinned buffers take budget for good: reserving past it fails */
+	CHECK(bufpool_reserve_pinned(p, 16 * KiB, 2) == -EAGAIN);
+	s = stats(p);
+	CHECK(s.pinned == 5 && s.pinned_bytes == 36 * KiB); /* the first fitted: it stays */
+	bufpool_destroy(p); /* frees them (ASan checks: no leak, no double free) */
+}
+
 static void test_bulk_class(void)
 {
 	struct bufpool *p;
@@ -224,6 +304,7 @@ int main(void)
 	test_budget();
 	test_eviction();
 	test_reserve();
+	test_pinned();
 	test_bulk_class();
 	test_put_from_other_thread();
 	test_concurrent();

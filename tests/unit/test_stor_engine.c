@@ -6,6 +6,12 @@
  * worker pool, on a temp directory. The main thread starts each operation on the reactor
  * and waits for its completion; contents are compared with an in-memory model after every
  * step, and again after closing and reopening the target (the free map is rebuilt).
+ *
+ * Fixed buffers: runs with pinned pool buffers registered with the reactor's ring check
+ * that disk I/O on them goes through the fixed path (target counters) with the same
+ * results, and a copy of this program re-executed under another uid (no CAP_IPC_LOCK, its
+ * own locked-memory count) with a small RLIMIT_MEMLOCK checks the fallback: the kernel
+ * takes the first buffers only, and I/O on the others is plain.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -13,6 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/crc32c.h"
@@ -27,6 +35,14 @@
 
 #define CHUNK  (1u << 20)
 #define NCHUNK 8
+
+/* Pinned and registered in the fixed-buffer runs: 4 KiB ones first, then chunk-sized. */
+#define FIXED_SMALL 64
+#define FIXED_BIG   8
+/* The fallback run: room for the 4 KiB buffers (and the ring) but not a 1 MiB one. */
+#define MEMLOCK_CHILD_ARG   "--memlock-child"
+#define MEMLOCK_CHILD_LIMIT (640u << 10)
+#define MEMLOCK_CHILD_UID   100000u /* plus our pid: a user of its own */
 
 /* ---- pure parts ------------------------------------------------------------------------- */
 
@@ -121,6 +137,10 @@ struct env_ {
 	struct stor_target *t;
 	char dir[64];
 	uint64_t capacity, group;
+	bool fixed;	       /* pin and register fixed buffers */
+	unsigned fixed_pinned; /* buffers offered to the ring */
+	int fixed_registered;  /* reactor_register_buffers' result */
+	int fixed_refused;     /* and its reason for the rest */
 };
 
 struct model {
@@ -642,9 +662,107 @@ static void test_enospc(struct env_ *e)
 	verify_all(e);
 }
 
-static void engine_run(uint64_t capacity, void (*body)(struct env_ *e))
+struct ctr_call {
+	struct env_ *e;
+	struct stor_counters c;
+};
+
+static void counters_on_reactor(void *arg)
 {
-	struct env_ e = {.capacity = capacity, .group = 2u << 20};
+	struct ctr_call *cc = arg;
+
+	stor_target_counters(cc->e->t, &cc->c);
+}
+
+static struct stor_counters counters(struct env_ *e)
+{
+	struct ctr_call cc = {.e = e};
+
+	run_on_reactor(e->r, counters_on_reactor, &cc);
+	return cc.c;
+}
+
+static void register_on_reactor(void *arg)
+{
+	struct env_ *e = arg;
+	struct iovec iov[FIXED_SMALL + FIXED_BIG];
+	int refused;
+
+	e->fixed_pinned = bufpool_pinned(e->pool, iov, FIXED_SMALL + FIXED_BIG);
+	e->fixed_registered =
+		reactor_register_buffers(e->r, iov, e->fixed_pinned, &e->fixed_refused);
+	/* lookups by address: inside one buffer only, and only the ones the kernel took */
+	for (int i = 0; i < (int)e->fixed_pinned; i++) {
+		uint8_t *base = iov[i].iov_base;
+		size_t len = iov[i].iov_len;
+		int want = i < e->fixed_registered ? i : -1;
+
+		CHECK_EQ(reactor_fixed_index(e->r, base, len), want);
+		CHECK_EQ(reactor_fixed_index(e->r, base + len / 2, len / 2), want);
+		CHECK_EQ(reactor_fixed_index(e->r, base + len - 1, 1), want);
+		CHECK_EQ(reactor_fixed_index(e->r, base + len / 2, len / 2 + 1), -1);
+		CHECK(reactor_fixed_index(e->r, base - 1, 1) != i);
+	}
+	CHECK_EQ(reactor_fixed_index(e->r, &e, sizeof(e)), -1);
+	CHECK_EQ(reactor_register_buffers(e->r, iov, 0, &refused), -EINVAL);
+	if (e->fixed_registered > 0) /* one table per ring */
+		CHECK_EQ(reactor_register_buffers(e->r, iov, 1, &refused), -EBUSY);
+}
+
+/*
+ * Disk I/O on pinned buffers: a whole-chunk write straight from its 1 MiB request buffer, a
+ * whole-chunk read into a 1 MiB buffer, a 4 KiB read into a 4 KiB one: all fixed when the
+ * ring took every buffer; with only the 4 KiB ones registered (the fallback run), only the
+ * last. A 64 KiB read gets an unpinned buffer: plain either way. Data checked each time.
+ */
+static void test_fixed_io(struct env_ *e)
+{
+	static uint8_t src[CHUNK], got[CHUNK];
+	bool all = e->fixed_registered == (int)e->fixed_pinned;
+	struct stor_counters c0 = counters(e), c1;
+	struct call c;
+
+	CHECK(all || e->fixed_registered == FIXED_SMALL);
+	fill_random(src, CHUNK);
+	CHECK_EQ(do_write(e, 0, 0, src, CHUNK), 0);
+	c = (struct call){.e = e, .kind = 1, .index = 0, .length = CHUNK, .dst = got};
+	CHECK_EQ(call(&c), 0);
+	CHECK(c.got == CHUNK && memcmp(got, src, CHUNK) == 0);
+	c = (struct call){.e = e, .kind = 1, .index = 0, .offset = 8197, .length = 100, .dst = got};
+	CHECK_EQ(call(&c), 0);
+	CHECK(c.got == 100 && memcmp(got, src + 8197, 100) == 0);
+	c1 = counters(e);
+	CHECK_EQ(c1.ios_fixed - c0.ios_fixed, all ? 3 : 1);
+	CHECK_EQ(c1.ios_plain - c0.ios_plain, all ? 0 : 2);
+	c = (struct call){
+		.e = e, .kind = 1, .index = 0, .offset = 65536, .length = 65536, .dst = got};
+	CHECK_EQ(call(&c), 0);
+	CHECK(c.got == 65536 && memcmp(got, src + 65536, 65536) == 0);
+	c0 = c1;
+	c1 = counters(e);
+	CHECK_EQ(c1.ios_fixed - c0.ios_fixed, 0);
+	CHECK_EQ(c1.ios_plain - c0.ios_plain, 1);
+	for (uint32_t i = 0; i < NCHUNK; i++)
+		model[i] = (struct model){0};
+	memcpy(model[0].data, src, CHUNK);
+	model[0].len = CHUNK;
+	model[0].exists = true;
+}
+
+/* Pin FIXED_SMALL 4 KiB and FIXED_BIG chunk-sized pool buffers and register them. */
+static void setup_fixed(struct env_ *e)
+{
+	CHECK_EQ(bufpool_reserve_pinned(e->pool, SLUICE_BUFPOOL_MIN_BYTES, FIXED_SMALL), 0);
+	CHECK_EQ(bufpool_reserve_pinned(e->pool, CHUNK, FIXED_BIG), 0);
+	run_on_reactor(e->r, register_on_reactor, e);
+	CHECK_EQ(e->fixed_pinned, FIXED_SMALL + FIXED_BIG);
+	CHECK(e->fixed_registered >= 0);
+}
+
+static void engine_run(uint64_t capacity, bool fixed, void (*body)(struct env_ *e))
+{
+	struct env_ e = {.capacity = capacity, .group = 2u << 20, .fixed = fixed};
+	struct stor_counters ctr;
 	char cmd[128];
 
 	snprintf(e.dir, sizeof(e.dir), "/var/tmp/test_stor_engine.XXXXXX");
@@ -653,13 +771,19 @@ static void engine_run(uint64_t capacity, void (*body)(struct env_ *e))
 	CHECK_EQ(reactor_start(e.r), 0);
 	CHECK_EQ(worker_pool_create("eng-wk", 2, 256, &e.wp), 0);
 	CHECK_EQ(bufpool_create("engine", 64u << 20, &e.pool), 0);
+	if (fixed)
+		setup_fixed(&e);
 	for (int i = 0; i < NCHUNK; i++)
 		model[i] = (struct model){0};
 	open_target(&e);
 	if (e.t)
 		body(&e);
-	if (e.t)
+	if (e.t) {
+		ctr = counters(&e); /* of the last open only */
+		CHECK(ctr.ios_plain > 0);
+		CHECK(fixed ? ctr.ios_fixed > 0 : ctr.ios_fixed == 0);
 		run_on_reactor(e.r, close_target_on_reactor, &e);
+	}
 	worker_pool_destroy(e.wp);
 	reactor_destroy(e.r);
 	bufpool_destroy(e.pool);
@@ -678,12 +802,73 @@ static void body_updates(struct env_ *e)
 	test_corruption(e);
 }
 
-int main(void)
+static void body_fixed(struct env_ *e)
+{
+	test_fixed_io(e);
+	body_updates(e);
+}
+
+static void body_fixed_all(struct env_ *e)
+{
+	CHECK_EQ(e->fixed_registered, FIXED_SMALL + FIXED_BIG);
+	CHECK_EQ(e->fixed_refused, 0);
+	body_fixed(e);
+}
+
+static void body_fixed_fallback(struct env_ *e)
+{
+	CHECK_EQ(e->fixed_registered, FIXED_SMALL);
+	CHECK_EQ(e->fixed_refused, -ENOMEM);
+	body_fixed(e);
+}
+
+/* The fallback run, re-executed by test_memlock_fallback: the ring takes the 4 KiB buffers
+ * only (ENOMEM for the first 1 MiB one), and everything still works. */
+static int memlock_child(void)
+{
+	struct rlimit rl;
+
+	CHECK_EQ(getrlimit(RLIMIT_MEMLOCK, &rl), 0);
+	CHECK_EQ(rl.rlim_cur, MEMLOCK_CHILD_LIMIT);
+	engine_run(0, true, body_fixed_fallback);
+	return test_result();
+}
+
+static void test_memlock_fallback(void)
+{
+	uid_t uid = (uid_t)(MEMLOCK_CHILD_UID + (unsigned)getpid());
+	struct rlimit rl = {MEMLOCK_CHILD_LIMIT, MEMLOCK_CHILD_LIMIT};
+	int status;
+	pid_t pid;
+
+	if (getuid() != 0) { /* a user of our own keeps other processes' locked memory out */
+		fprintf(stderr, "test_stor_engine: not root, memlock fallback not tested\n");
+		return;
+	}
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) { /* async-signal-safe calls only until exec: we may have threads */
+		if (setrlimit(RLIMIT_MEMLOCK, &rl) != 0 || setgid((gid_t)uid) != 0 ||
+		    setuid(uid) != 0)
+			_exit(2);
+		execl("/proc/self/exe", "test_stor_engine", MEMLOCK_CHILD_ARG, (char *)NULL);
+		_exit(3);
+	}
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	CHECK(WIFEXITED(status));
+	CHECK_EQ(WEXITSTATUS(status), 0);
+}
+
+int main(int argc, char **argv)
 {
 	env_seed(20261123);
+	if (argc == 2 && strcmp(argv[1], MEMLOCK_CHILD_ARG) == 0)
+		return memlock_child();
 	test_chunk_meta();
 	test_alloc();
-	engine_run(0, body_updates);
-	engine_run(3u << 20, test_enospc);
+	engine_run(0, false, body_updates);
+	engine_run(0, true, body_fixed_all);
+	test_memlock_fallback();
+	engine_run(3u << 20, false, test_enospc);
 	return test_result();
 }

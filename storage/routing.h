@@ -1,0 +1,61 @@
+/*
+ * routing.h - the storage daemon's view of mgmtd's routing table: for every chain, its
+ * version and members (head .. tail, then the members not serving) with their states and
+ * addresses, looked up by chain id or by target id. Private to storage/.
+ *
+ * A snapshot is immutable: the daemon builds a new one from each full table it fetches
+ * (main.c) and swaps it in on the reactor thread, so a pointer taken during one callback
+ * stays valid for that callback.
+ */
+#ifndef SLUICE_STORAGE_ROUTING_H
+#define SLUICE_STORAGE_ROUTING_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/assert.h"
+#include "common/limits.h"
+#include "proto/mgmt_ops.h"
+
+struct stor_rt;
+
+struct stor_rt_member {
+	uint64_t target_id;
+	uint32_t node_id;
+	Sluice__TargetState state;
+	char addr[SLUICE_NET_ADDR_MAX]; /* the node's first address; "" if unknown */
+};
+
+struct stor_rt_chain {
+	uint32_t id;
+	uint64_t version;
+	unsigned n;
+	struct stor_rt_member m[SLUICE_CHAIN_LEN_MAX]; /* mgmtd's order: head .. tail, others */
+};
+
+/*
+ * Build a snapshot of a full routing table. -EBADMSG (why says what) for a table that
+ * contradicts itself: duplicate ids, a chain naming an unknown target or more than
+ * SLUICE_CHAIN_LEN_MAX, a target in two chains; -ENOMEM.
+ */
+SLUICE_MUST_USE int stor_rt_build(const Sluice__RoutingTable *rt, struct stor_rt **out, char *why,
+				  size_t why_len);
+void stor_rt_free(struct stor_rt *rt); /* NULL ok */
+uint64_t stor_rt_version(const struct stor_rt *rt);
+unsigned stor_rt_nchains(const struct stor_rt *rt);
+
+/* The chain with this id, or NULL. */
+const struct stor_rt_chain *stor_rt_chain(const struct stor_rt *rt, uint32_t chain_id);
+/* The chain holding target_id (and its index in m, if pos), or NULL: in no chain. */
+const struct stor_rt_chain *stor_rt_chain_of_target(const struct stor_rt *rt, uint64_t target_id,
+						    unsigned *pos);
+
+/* Serving or syncing: the members updates go to. */
+bool stor_rt_writable(const struct stor_rt_member *m);
+/* target_id is the chain's first serving member: clients send it their updates. */
+bool stor_rt_is_head(const struct stor_rt_chain *c, uint64_t target_id);
+/* The member after target_id that updates are forwarded to (the next writable one in
+ * order), or NULL: target_id is the tail (or not in c). */
+const struct stor_rt_member *stor_rt_successor(const struct stor_rt_chain *c, uint64_t target_id);
+
+#endif
