@@ -79,6 +79,10 @@
 #define SLUICE_STOR_LIST_MAX	       4096	  /* chunks per QUERY/LIST/REMOVE_RANGE reply */
 #define SLUICE_STOR_TAGS_MAX	       65536	  /* request tags remembered (client channels) */
 #define SLUICE_STOR_FORWARD_TIMEOUT_MS 5000	  /* an update forwarded down the chain */
+#define SLUICE_STOR_RESYNC_INFLIGHT    8	  /* chunks one resync has in flight */
+#define SLUICE_STOR_RESYNC_PAGE	       1024	  /* chunk ids per list page of a resync */
+#define SLUICE_STOR_RESYNC_RETRY_MS    1000	  /* a failed resync starts over after this */
+#define SLUICE_STOR_RESYNC_REPORT_MS   500	  /* progress to the syncing target this often */
 /* Of storage.fixed_bytes, this fraction (1/n) goes to 4 KiB buffers (random reads, sector
  * rereads), the rest to storage.fixed_size ones; and fixed_bytes is at most 1/n of the pool. */
 #define SLUICE_STOR_FIXED_SMALL_DIV 16
@@ -116,5 +120,7 @@ static_assert(SLUICE_CHUNK_SIZE_MIN << (SLUICE_STOR_CLASSES - 1) == SLUICE_CHUNK
 static_assert(SLUICE_STOR_READ_RANGES_MAX <= SLUICE_NET_SEND_IOV_MAX - 2,
 	      "a batch read replies with one iovec per range");
 static_assert(SLUICE_CHUNK_SIZE_MIN % SLUICE_SECTOR_BYTES == 0, "chunks are whole sectors");
+static_assert(SLUICE_STOR_RESYNC_PAGE <= SLUICE_STOR_LIST_MAX,
+	      "a resync page is one LIST_CHUNKS reply");
 
 #endif

@@ -650,6 +650,8 @@ int mgmt_heartbeat(struct mgmt_state *st, const Sluice__HeartbeatReq *req, uint6
 			t->pb->capacity_bytes = r->capacity_bytes;
 		t->pb->sync_done = r->sync_done;
 		t->pb->sync_total = r->sync_total;
+		t->pb->sync_bytes_done = r->sync_bytes_done;
+		t->pb->sync_bytes_total = r->sync_bytes_total;
 		set_local(st, t, r->local_state);
 	}
 	sluice__heartbeat_resp__init(resp);

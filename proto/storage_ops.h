@@ -37,7 +37,9 @@
 	X(storage, STATFS, 8, statfs, Sluice__TargetStatfsReq, sluice__target_statfs_req,          \
 	  Sluice__TargetStatfsResp, sluice__target_statfs_resp, true)                              \
 	X(storage, FAULT_INJECT, 9, fault_inject, Sluice__FaultInjectReq,                          \
-	  sluice__fault_inject_req, Sluice__FaultInjectResp, sluice__fault_inject_resp, false)
+	  sluice__fault_inject_req, Sluice__FaultInjectResp, sluice__fault_inject_resp, false)     \
+	X(storage, SYNC_STATUS, 10, sync_status, Sluice__SyncStatusReq, sluice__sync_status_req,   \
+	  Sluice__SyncStatusResp, sluice__sync_status_resp, true)
 
 RPC_DECLARE_SERVICE(storage, STORAGE_OPS)
 

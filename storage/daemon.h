@@ -15,6 +15,18 @@
 
 struct stor_rt;
 struct craq;
+struct resync;
+
+/* A target's place in its chain's resync (storage/resync.c). */
+struct stor_sync_state {
+	/* The target holds everything its chain has: reported up to date to mgmtd. False
+	 * from start (a restarted target always resyncs), on a fence, and whenever the
+	 * routing shows it out of service; true when the routing shows it serving under our
+	 * current registration, or when its predecessor finished resyncing it. */
+	bool synced;
+	/* Progress of the resync into it, from the predecessor's last SYNC_STATUS. */
+	uint64_t chunks_done, chunks_total, bytes_done, bytes_total;
+};
 
 struct stor_daemon {
 	struct stor_target *targets[SLUICE_STOR_TARGETS_MAX];
@@ -27,6 +39,9 @@ struct stor_daemon {
 	struct stor_rt *routing;     /* mgmtd's routing table (storage/routing.h); NULL: none yet */
 	struct craq *craq;	     /* chain replication state (storage/craq.h) */
 	struct rpc_client *peer_rpc; /* to other storage daemons: forwarded updates */
+	uint64_t incarnation;	     /* of our registration with mgmtd (0: none yet) */
+	struct stor_sync_state sync[SLUICE_STOR_TARGETS_MAX]; /* by target index */
+	struct resync *resyncs[SLUICE_STOR_TARGETS_MAX];      /* from target i to its successor */
 };
 
 /* The open target with id (NULL: unknown, or it did not open). */

@@ -55,6 +55,7 @@
 #include "sluice_config.h"
 #include "storage/craq.h"
 #include "storage/daemon.h"
+#include "storage/resync.h"
 #include "storage/routing.h"
 
 LOG_FACILITY("storage");
@@ -165,6 +166,22 @@ RPC_DEFINE_HANDLERS(admin, ADMIN_OPS)
 
 /* ---- node agent callbacks (reactor thread) --------------------------------------------- */
 
+/*
+ * What an open target reports: up to date only when we know it - in no chain (nothing to
+ * catch up with), or in sync with its chain (resync.c). Until the routing table is here we
+ * do not know which, and a restarted target must not claim to be current: mgmtd would
+ * make it serve as soon as it let it sync.
+ */
+static Sluice__LocalState local_state(const struct storage *s, unsigned i)
+{
+	if (s->d.routing == NULL)
+		return SLUICE__LOCAL_STATE__LS_ONLINE;
+	if (stor_rt_chain_of_target(s->d.routing, s->d.target_ids[i], NULL) == NULL ||
+	    s->d.sync[i].synced)
+		return SLUICE__LOCAL_STATE__LS_UPTODATE;
+	return SLUICE__LOCAL_STATE__LS_ONLINE;
+}
+
 static void report_target(void *arg, uint64_t target_id, unsigned index, Sluice__TargetReport *out)
 {
 	struct storage *s = arg;
@@ -177,10 +194,12 @@ static void report_target(void *arg, uint64_t target_id, unsigned index, Sluice_
 		return;
 	}
 	stor_target_space(t, &sp);
-	/* Without replication a serving target is up to date by definition; chain
-	 * replication (resync) will report LS_ONLINE until a target has caught up. */
-	out->local_state = stor_target_online(t, NULL) ? SLUICE__LOCAL_STATE__LS_UPTODATE
+	out->local_state = stor_target_online(t, NULL) ? local_state(s, index)
 						       : SLUICE__LOCAL_STATE__LS_OFFLINE;
+	out->sync_done = s->d.sync[index].chunks_done;
+	out->sync_total = s->d.sync[index].chunks_total;
+	out->sync_bytes_done = s->d.sync[index].bytes_done;
+	out->sync_bytes_total = s->d.sync[index].bytes_total;
 	out->used_bytes = sp.used_bytes;
 	out->capacity_bytes = sp.capacity_bytes;
 }
@@ -236,6 +255,8 @@ static void routing_done(struct rpc_result *res, void *arg)
 			 stor_rt_version(rt), stor_rt_nchains(rt), local_chains(s, rt));
 	stor_rt_free(s->d.routing);
 	s->d.routing = rt;
+	s->d.incarnation = nodeagent_incarnation(s->agent);
+	resync_routing_changed(&s->d);
 	if (s->routing_seen > stor_rt_version(rt))
 		fetch_routing(s); /* it moved on while we fetched */
 }
@@ -276,10 +297,12 @@ static void on_fence(void *arg, bool fenced)
 	struct storage *s = arg;
 
 	s->d.fenced = fenced;
-	if (fenced)
+	if (fenced) {
 		log_warn("fenced: no mgmtd lease, refusing updates");
-	else
+		resync_fenced(&s->d);
+	} else {
 		log_notice("lease held: serving updates");
+	}
 }
 
 /* ---- shutdown ------------------------------------------------------------------------------ */
@@ -309,6 +332,7 @@ static void on_signal(struct daemon_signals *sig)
 	log_notice("signal received, shutting down");
 	s->d.stopping = true;
 	reactor_timer_cancel(s->r, &s->routing_timer);
+	resync_stop_all(&s->d);
 	nodeagent_stop(s->agent);
 	s->agent = NULL;
 	rpc_server_destroy(s->rpc);

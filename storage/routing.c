@@ -80,6 +80,8 @@ static int fill_chain(const Sluice__RoutingTable *rt, const Sluice__ChainInfo *c
 			.target_id = t->id, .node_id = t->node_id, .state = t->state};
 		if (node != NULL && node->n_addrs > 0)
 			snprintf(c->m[k].addr, sizeof(c->m[k].addr), "%s", node->addrs[0]);
+		if (node != NULL)
+			c->m[k].node_incarnation = node->incarnation;
 	}
 	return 0;
 }

@@ -23,6 +23,7 @@ struct stor_rt_member {
 	uint64_t target_id;
 	uint32_t node_id;
 	Sluice__TargetState state;
+	uint64_t node_incarnation;	/* of the node's registration the table reflects */
 	char addr[SLUICE_NET_ADDR_MAX]; /* the node's first address; "" if unknown */
 };
 

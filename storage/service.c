@@ -670,3 +670,41 @@ void storage_h_fault_inject(struct rpc_req *req, const Sluice__FaultInjectReq *m
 }
 
 RPC_DEFINE_HANDLERS(storage, STORAGE_OPS)
+
+/* ---- resync ------------------------------------------------------------------------------ */
+
+/* The predecessor of a syncing target of ours reports progress, and at last that the
+ * target holds everything: it may then report itself up to date (resync.h). */
+void storage_h_sync_status(struct rpc_req *req, const Sluice__SyncStatusReq *msg, void *ctx)
+{
+	struct stor_daemon *d = ctx;
+	const struct stor_rt_chain *ch = NULL;
+	struct stor_sync_state *ss;
+	int i = find_target(d, msg->target_id);
+	unsigned pos = 0;
+	char why[160];
+
+	if (i >= 0 && d->routing != NULL)
+		ch = stor_rt_chain_of_target(d->routing, msg->target_id, &pos);
+	if (i < 0 || d->targets[i] == NULL || ch == NULL || ch->id != msg->chain_id ||
+	    ch->version != msg->chain_ver || ch->m[pos].state != SLUICE__TARGET_STATE__TS_SYNCING) {
+		snprintf(why, sizeof(why),
+			 "target %" PRIu64 " is not syncing here in chain %u v%" PRIu64,
+			 msg->target_id, msg->chain_id, msg->chain_ver);
+		rpc_reply_error(req, -SLUICE_ECHAINVER, why);
+		return;
+	}
+	ss = &d->sync[i];
+	ss->chunks_done = msg->chunks_done;
+	ss->chunks_total = msg->chunks_total;
+	ss->bytes_done = msg->bytes_done;
+	ss->bytes_total = msg->bytes_total;
+	if (msg->finished && !ss->synced) {
+		ss->synced = true;
+		log_notice("target %" PRIu64 ": resync finished (chain %u v%" PRIu64 ", %" PRIu64
+			   " chunks): reporting up to date",
+			   msg->target_id, msg->chain_id, msg->chain_ver, msg->chunks_done);
+	}
+	Sluice__SyncStatusResp resp = SLUICE__SYNC_STATUS_RESP__INIT;
+	rpc_reply(req, 0, &resp.base, NULL, 0, NULL, NULL);
+}

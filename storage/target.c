@@ -112,7 +112,7 @@ struct stor_io {
 	struct stor_io *next;			 /* queue-depth wait list */
 };
 
-enum update_kind { UPD_WRITE, UPD_TRUNCATE, UPD_REMOVE };
+enum update_kind { UPD_WRITE, UPD_TRUNCATE, UPD_REMOVE, UPD_HOLD };
 
 struct stor_update {
 	struct stor_target *t;
@@ -1141,6 +1141,10 @@ static void update_run(struct stor_update *u)
 		update_fail(u, -SLUICE_ETARGET_OFFLINE);
 		return;
 	}
+	if (u->kind == UPD_HOLD) {
+		update_unchanged(u);
+		return;
+	}
 	if (u->kind == UPD_REMOVE) { /* absolute: no version check */
 		if (!c->exists) {
 			*u->existed = false;
@@ -1225,6 +1229,7 @@ int stor_update(struct stor_target *t, const struct stor_update_args *a, stor_up
 		[STOR_UPD_WRITE] = UPD_WRITE,
 		[STOR_UPD_TRUNCATE] = UPD_TRUNCATE,
 		[STOR_UPD_REMOVE] = UPD_REMOVE,
+		[STOR_UPD_HOLD] = UPD_HOLD,
 	};
 	uint64_t len = a->data ? a->data->len : 0;
 	struct stor_update *u;
@@ -1243,7 +1248,10 @@ int stor_update(struct stor_target *t, const struct stor_update_args *a, stor_up
 		b.data = NULL;
 		return stor_update(t, &b, cb, arg);
 	}
-	if (a->kind != STOR_UPD_REMOVE && !chunk_size_valid(a->chunk_size))
+	if (a->kind == STOR_UPD_HOLD && a->prepared == NULL)
+		return -EINVAL;
+	if (a->kind != STOR_UPD_REMOVE && a->kind != STOR_UPD_HOLD &&
+	    !chunk_size_valid(a->chunk_size))
 		return -EINVAL;
 	if (a->kind == STOR_UPD_WRITE &&
 	    (len == 0 || a->offset + len > a->chunk_size || (a->full_replace && a->offset != 0)))

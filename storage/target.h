@@ -141,7 +141,10 @@ struct stor_pending;
 typedef void (*stor_prepared_cb)(void *arg, struct stor_pending *p, const struct chunk_meta *m,
 				 bool changed);
 
-enum stor_update_kind { STOR_UPD_WRITE, STOR_UPD_TRUNCATE, STOR_UPD_REMOVE };
+/* HOLD changes nothing: it only takes the chunk's lock (two-phase only; prepared gets the
+ * committed metadata, NULL if missing, and changed false), so a resync can read the chunk
+ * and send it on while no update of it runs here. */
+enum stor_update_kind { STOR_UPD_WRITE, STOR_UPD_TRUNCATE, STOR_UPD_REMOVE, STOR_UPD_HOLD };
 
 struct stor_update_args {
 	enum stor_update_kind kind;

@@ -170,8 +170,10 @@ static void print_syncing(const Sluice__RoutingTable *rt)
 		printf("    target %-6" PRIu64 " node %-4u chain %-5u ", t->id, t->node_id,
 		       t->chain_id);
 		if (t->sync_total)
-			printf("%" PRIu64 "/%" PRIu64 " (%s)\n", t->sync_done, t->sync_total,
-			       cli_fmt_pct(t->sync_done, t->sync_total, pct, sizeof(pct)));
+			printf("%" PRIu64 "/%" PRIu64 " chunks (%s), %" PRIu64 "/%" PRIu64 " MiB\n",
+			       t->sync_done, t->sync_total,
+			       cli_fmt_pct(t->sync_done, t->sync_total, pct, sizeof(pct)),
+			       t->sync_bytes_done >> 20, t->sync_bytes_total >> 20);
 		else
 			printf("no progress reported yet\n");
 	}
@@ -278,6 +280,8 @@ static void json_lists(struct cli_json *j, const struct cli_routing *r)
 		cli_json_u64(j, "chain", t->chain_id);
 		cli_json_u64(j, "sync_done", t->sync_done);
 		cli_json_u64(j, "sync_total", t->sync_total);
+		cli_json_u64(j, "sync_bytes_done", t->sync_bytes_done);
+		cli_json_u64(j, "sync_bytes_total", t->sync_bytes_total);
 		cli_json_close(j);
 	}
 	cli_json_close(j);

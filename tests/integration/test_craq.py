@@ -6,8 +6,9 @@ can make one replica differ on purpose) form one chain; once every daemon has th
 table with the chain, tests/storage/test_craq_client runs its steps against it (tagged
 writes with many in flight, retries, refusals, repair of a diverged member, a read while
 an update is pending on a stopped tail, truncate and remove), each checked on every
-member. Afterwards `sluice chain list` still shows the chain serving, and the daemons are
-all alive.
+member. Afterwards the chain still serves. Then the middle member is SIGKILLed, chunks are
+written while it is away, and it is restarted: it must be resynced by its predecessor and
+serve again, and `sluice chain check` must find the three replicas identical.
 
 Usage: test_craq.py BUILD_DIR (exit 0 pass, 1 fail, 77 skip).
 """
@@ -57,10 +58,40 @@ def test(c):
     check("pending reads: ENOTCOMMIT seen" in r.stdout, "the pending-read step did not run")
     ch = c.chains()[chain["id"]]
     check(serving(ch), "chain after the run: %s" % ch)
+
+    # Resync: the middle member dies, chunks are written while it is away, it comes back,
+    # its predecessor brings it up to date and it serves again, identical to the others.
+    mid_tid = ch["members"][1]["target"]
+    mid = next(n for n in names if sts[n]["targets"][0] == mid_tid)
+    c.kill(mid)
+    c.wait_until(lambda: next((m for m in c.chains()[chain["id"]]["members"]
+                               if m["target"] == mid_tid and m["state"] == "offline"), None),
+                 20, "target %d offline" % mid_tid)
+    r = subprocess.run([client, c.mgmtd.uri, str(chain["id"]), "fill", "40"],
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+    log("fill exited %d: %s%s" % (r.returncode, r.stdout, r.stderr[-2000:]))
+    check(r.returncode == 0, "writing with a member down failed")
+    c.start(mid)
+    screens = []
+
+    def back():
+        st = c.cli("status", check=False).stdout
+        if "\n  syncing:" in st and len(screens) < 2:
+            screens.append(st)
+        return serving(c.chains()[chain["id"]]) or None
+    c.wait_until(back, 60, "chain %d serving again after the resync" % chain["id"])
+    for st in screens:
+        log("sluice status during the resync:\n" + st)
+    logs = "".join(open(c.node(n).log_path).read() for n in names)
+    check("resync of target %d" % mid_tid in logs and ") done:" in logs,
+          "no finished resync of target %d in the logs" % mid_tid)
+    r = c.cli("chain", "check", chain["id"], check=False)
+    log("sluice chain check %d:\n%s%s" % (chain["id"], r.stdout, r.stderr))
+    check(r.returncode == 0, "replicas differ after the resync (exit %d)" % r.returncode)
     c.check_daemons()
 
 
 if __name__ == "__main__":
     # A long lease: the client stops the tail (SIGSTOP) for a moment on purpose, which must
     # not cost it its lease and change the chain under the test.
-    cluster.main(test, lease_ms=10000)
+    cluster.main(test, lease_ms=3000)

@@ -3,6 +3,11 @@
  * updates through a real chain of sluice-storage daemons registered with mgmtd.
  *
  * Usage: test_craq_client MGMTD_URI CHAIN_ID TAIL_PID   (exit 0 pass, 1 fail)
+ *        test_craq_client MGMTD_URI CHAIN_ID fill N       (exit 0 done, 1 fail)
+ *
+ * fill: write N whole chunks (indexes 1000..) through the chain's current head, whatever
+ * its other members are doing, retrying on routing errors until the routing settles; for
+ * the resync test, which checks the replicas with `sluice chain check` afterwards.
  *
  * The chain must have 3 serving members whose daemons run with debug.fault_injection (for
  * the divergence step); TAIL_PID is the tail's daemon, which this program SIGSTOPs and
@@ -60,7 +65,11 @@ static uint64_t next_seq[NCHUNKS]; /* one channel per chunk */
 
 /* ---- routing ---------------------------------------------------------------------------- */
 
-static int load_chain(const char *mgmtd)
+/* Load the chain's members from mgmtd. all_serving: fail unless MEMBERS members serve;
+ * else the serving ones come first (the head is mem[0]) and nmem counts them. */
+static unsigned nmem;
+
+static int load_chain(const char *mgmtd, bool all_serving)
 {
 	struct tstor_client mc;
 	struct tstor_daemon fake = {0};
@@ -89,21 +98,26 @@ static int load_chain(const char *mgmtd)
 		goto out;
 	}
 	chain_ver = ch->version;
+	nmem = 0;
 	for (unsigned i = 0; i < MEMBERS; i++) {
 		const Sluice__TargetInfo *t = NULL;
 
 		for (size_t k = 0; k < rt->n_targets; k++)
 			if (rt->targets[k]->id == ch->targets[i])
 				t = rt->targets[k];
-		if (t == NULL || t->state != SLUICE__TARGET_STATE__TS_SERVING)
-			goto out;
-		mem[i].target = t->id;
+		if (t == NULL || t->state != SLUICE__TARGET_STATE__TS_SERVING) {
+			if (all_serving)
+				goto out;
+			continue;
+		}
+		struct member *m = &mem[nmem++]; /* serving members only, in chain order */
+
+		m->target = t->id;
 		for (size_t k = 0; k < rt->n_nodes; k++)
 			if (rt->nodes[k]->id == t->node_id && rt->nodes[k]->n_addrs > 0)
-				snprintf(mem[i].addr, sizeof(mem[i].addr), "%s",
-					 rt->nodes[k]->addrs[0]);
+				snprintf(m->addr, sizeof(m->addr), "%s", rt->nodes[k]->addrs[0]);
 	}
-	rc = 0;
+	rc = nmem > 0 ? 0 : -1;
 out:
 	rpc_result_release(&res);
 	tstor_client_stop(&mc);
@@ -428,21 +442,82 @@ static void step_truncate_remove(void)
 	verify(7, "after remove");
 }
 
+static void disconnect_members(void)
+{
+	for (unsigned i = 0; i < MEMBERS; i++)
+		if (mem[i].cl.tc.r)
+			tstor_client_stop(&mem[i].cl);
+	memset(mem, 0, sizeof(mem));
+}
+
+/* fill mode: n whole chunks through the current head, retried until the chain lets them in */
+static int fill(const char *mgmtd, unsigned n)
+{
+	uint8_t *data = malloc(CHUNK_SIZE);
+
+	ASSERT(data != NULL);
+	for (unsigned k = 0; k < n; k++) {
+		uint32_t idx = 1000 + k;
+		int rc = -1;
+
+		env_random_bytes(data, CHUNK_SIZE);
+		for (int attempt = 0; attempt < 200 && rc != 0; attempt++) {
+			Sluice__ChunkWriteReq w = SLUICE__CHUNK_WRITE_REQ__INIT;
+			Sluice__UpdateTag tag = SLUICE__UPDATE_TAG__INIT;
+			struct iovec iov = {data, CHUNK_SIZE};
+
+			if (attempt > 0)
+				env_sleep_ns(50 * ENV_NS_PER_MS);
+			disconnect_members();
+			if (load_chain(mgmtd, false) != 0)
+				continue;
+			connect_members();
+			tag.client_id = client_id;
+			tag.channel = 0;
+			tag.seq = k + 1; /* the same tag on every retry: applied once */
+			w.target_id = mem[0].target;
+			w.inode = INODE;
+			w.index = idx;
+			w.chunk_size = CHUNK_SIZE;
+			w.length = CHUNK_SIZE;
+			w.data_crc = crc32c(0, data, CHUNK_SIZE);
+			w.chain_id = chain_id;
+			w.chain_ver = chain_ver;
+			w.tag = &tag;
+			rc = tstor_write_raw(&mem[0].cl, &w, &iov, 1, NULL);
+			if (rc != 0)
+				fprintf(stderr, "fill: chunk %u: %s (%s), retrying\n", idx,
+					sluice_strerror(rc), mem[0].cl.detail);
+		}
+		if (rc != 0) {
+			fprintf(stderr, "fill: chunk %u never went in\n", idx);
+			free(data);
+			return 1;
+		}
+	}
+	disconnect_members();
+	free(data);
+	printf("fill: %u chunks written\n", n);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	uint8_t *buf;
 	pid_t tail;
 
-	if (argc != 4) {
-		fprintf(stderr, "usage: %s MGMTD_URI CHAIN_ID TAIL_PID\n", argv[0]);
+	if (argc != 4 && !(argc == 5 && strcmp(argv[3], "fill") == 0)) {
+		fprintf(stderr, "usage: %s MGMTD_URI CHAIN_ID (TAIL_PID | fill N)\n", argv[0]);
 		return 2;
 	}
 	chain_id = (uint32_t)strtoul(argv[2], NULL, 10);
-	tail = (pid_t)strtol(argv[3], NULL, 10);
 	env_seed((uint64_t)getpid());
 	env_random_bytes(&client_id, sizeof(client_id));
 	client_id |= 1;
-	if (load_chain(argv[1]) != 0)
+	if (argc == 5)
+		return fill(argv[1], (unsigned)strtoul(argv[4], NULL, 10));
+	tail = (pid_t)strtol(argv[3], NULL, 10);
+	if (load_chain(argv[1], true) != 0)
 		return 1;
 	connect_members();
 	buf = malloc(CHUNK_SIZE + NCHUNKS * 4096);
@@ -456,8 +531,7 @@ int main(int argc, char **argv)
 	step_pending(buf, tail);
 	step_truncate_remove();
 
-	for (unsigned i = 0; i < MEMBERS; i++)
-		tstor_client_stop(&mem[i].cl);
+	disconnect_members();
 	free(buf);
 	return test_result();
 }
