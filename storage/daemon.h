@@ -40,6 +40,7 @@ struct stor_daemon {
 	struct craq *craq;	     /* chain replication state (storage/craq.h) */
 	struct rpc_client *peer_rpc; /* to other storage daemons: forwarded updates */
 	uint64_t incarnation;	     /* of our registration with mgmtd (0: none yet) */
+	uint64_t resync_bytes_per_s; /* storage.resync_bytes_per_s: 0 = no cap */
 	struct stor_sync_state sync[SLUICE_STOR_TARGETS_MAX]; /* by target index */
 	struct resync *resyncs[SLUICE_STOR_TARGETS_MAX];      /* from target i to its successor */
 };

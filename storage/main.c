@@ -78,6 +78,7 @@ struct storage_cfg {
 	uint64_t fixed_size;
 	uint64_t workers;
 	bool fault_injection;
+	uint64_t resync_bytes_per_s;
 	int log_level;
 };
 
@@ -113,6 +114,10 @@ static const struct cfg_key storage_keys[] = {
 	 "size of most fixed buffers (1/16 of them are 4 KiB): the chunk size in use"},
 	{"storage.workers", CFG_UINT, offsetof(struct storage_cfg, workers), "4", 1,
 	 SLUICE_WORKERS_MAX, NULL, "threads for synced commits, fallocate and scans"},
+	{"storage.resync_bytes_per_s", CFG_SIZE, offsetof(struct storage_cfg, resync_bytes_per_s),
+	 "0", 0, 1ull << 40, NULL,
+	 "cap on the bytes a resync sends per second, per target (0 = none: only its window of "
+	 "in-flight chunks bounds it)"},
 	{"debug.fault_injection", CFG_BOOL, offsetof(struct storage_cfg, fault_injection), "false",
 	 0, 0, NULL, "accept the FAULT_INJECT call (tests only)"},
 	{"log.level", CFG_ENUM, offsetof(struct storage_cfg, log_level), "info", 0, 0, log_levels,
@@ -587,6 +592,7 @@ static int setup(struct storage *s)
 	s->d.standalone = s->cfg.mgmtd[0] == '\0';
 	s->d.fenced = !s->d.standalone; /* until the agent holds a lease */
 	s->d.fault_injection = s->cfg.fault_injection;
+	s->d.resync_bytes_per_s = s->cfg.resync_bytes_per_s;
 	if (s->d.fault_injection)
 		log_warn("debug.fault_injection is on: FAULT_INJECT calls are accepted");
 	rc = reactor_create("storage", &s->r);

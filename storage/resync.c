@@ -72,6 +72,10 @@ struct resync {
 	uint64_t chunks_done, chunks_total, bytes_done, bytes_total, chunks_sent, bytes_sent;
 	uint64_t started_ns;
 	struct reactor_timer timer; /* progress reports while running; the retry after a failure */
+	/* bandwidth cap (storage.resync_bytes_per_s): a token bucket of bytes */
+	int64_t tokens;
+	uint64_t tokens_ns;
+	struct reactor_timer pace_timer; /* resumes the merge once tokens are back */
 };
 
 struct sync_op {
@@ -120,6 +124,7 @@ static void rs_stop(struct resync *rs)
 	rs->d->resyncs[rs->ti] = NULL;
 	rs->stopped = true;
 	reactor_timer_cancel(rs_reactor(rs), &rs->timer);
+	reactor_timer_cancel(rs_reactor(rs), &rs->pace_timer);
 	if (rs->busy == 0)
 		rs_free(rs);
 }
@@ -134,14 +139,16 @@ static void rs_fail(struct resync *rs, int err, const char *what)
 	rs->failed = true;
 }
 
-/* The pass is over (failed: retry later; done: nothing more). */
+/* After anything completes: a failed pass whose calls are all back starts over after the
+ * retry delay (the timer then stops reporting progress and waits instead). A running pass
+ * keeps its progress timer even while nothing is in flight (the bandwidth cap paces it). */
 static void rs_pass_over(struct resync *rs)
 {
-	if (rs->stopped || rs->busy > 0)
+	if (rs->stopped || rs->busy > 0 || !rs->failed)
 		return;
 	reactor_timer_cancel(rs_reactor(rs), &rs->timer);
-	if (rs->failed &&
-	    reactor_timer_arm(rs_reactor(rs), &rs->timer,
+	reactor_timer_cancel(rs_reactor(rs), &rs->pace_timer);
+	if (reactor_timer_arm(rs_reactor(rs), &rs->timer,
 			      (uint64_t)SLUICE_STOR_RESYNC_RETRY_MS * ENV_NS_PER_MS) != 0)
 		rs_stop(rs);
 }
@@ -433,6 +440,45 @@ static void fetch_remote(struct resync *rs)
 /* ---- the merge
  * ----------------------------------------------------------------------------------- */
 
+/*
+ * The bandwidth cap: true when a chunk of `cost` bytes must wait (the pace timer then
+ * resumes the merge). Tokens refill at the configured rate, at most a tenth of a second's
+ * worth banked; a chunk may take them below zero, so chunks bigger than that still go.
+ */
+static bool paced(struct resync *rs, uint32_t cost)
+{
+	uint64_t rate = rs->d->resync_bytes_per_s, now = env_now_ns(), dt;
+	int64_t burst = (int64_t)(rate / 10);
+
+	if (rate == 0)
+		return false;
+	dt = now - rs->tokens_ns;
+	if (dt > ENV_NS_PER_S)
+		dt = ENV_NS_PER_S;
+	rs->tokens += (int64_t)(dt * rate / ENV_NS_PER_S);
+	rs->tokens_ns = now;
+	if (rs->tokens > burst)
+		rs->tokens = burst;
+	if (rs->tokens < 0) {
+		uint64_t wait_ns = (uint64_t)(-rs->tokens) * ENV_NS_PER_S / rate + 1;
+
+		if (!reactor_timer_armed(&rs->pace_timer) &&
+		    reactor_timer_arm(rs_reactor(rs), &rs->pace_timer, wait_ns) != 0)
+			rs_fail(rs, -EAGAIN, "arming the pace timer");
+		return true;
+	}
+	rs->tokens -= cost;
+	return false;
+}
+
+static void pace_fired(struct reactor_timer *tm)
+{
+	struct resync *rs = SLUICE_CONTAINER_OF(tm, struct resync, pace_timer);
+
+	pump(rs);
+	rs_pass_over(rs);
+}
+
 static bool page_needs_fetch(const struct page *pg)
 {
 	return pg->i == pg->n && (!pg->started || pg->more);
@@ -488,6 +534,8 @@ static void pump_round(struct resync *rs)
 		/* the target lacks it, only the target has it, or both differ */
 		need = c != 0 || le->ver != re->ver || le->length != re->length ||
 		       le->crc != re->crc;
+		if (need && paced(rs, c <= 0 ? le->length : 0))
+			return;
 		id = c <= 0 ? le->id : re->id;
 		if (c <= 0) {
 			rs->chunks_done++;
@@ -575,6 +623,8 @@ static void pass_start(struct resync *rs)
 	rs->chunks_total = sp.chunks;
 	rs->bytes_total = sp.used_bytes;
 	rs->started_ns = env_now_ns();
+	rs->tokens = 0;
+	rs->tokens_ns = rs->started_ns;
 	log_info("resync of target %" PRIu64 " (%s) from %" PRIu64 " starts: chain %u v%" PRIu64
 		 ", %" PRIu64 " chunks here",
 		 rs->dst, rs->dst_addr, rs->src, rs->chain_id, rs->chain_ver, rs->chunks_total);
@@ -684,6 +734,7 @@ void resync_routing_changed(struct stor_daemon *d)
 		rs->chain_ver = ch->version;
 		snprintf(rs->dst_addr, sizeof(rs->dst_addr), "%s", s->addr);
 		reactor_timer_init(&rs->timer, rs_timer);
+		reactor_timer_init(&rs->pace_timer, pace_fired);
 		d->resyncs[i] = rs;
 		pass_start(rs);
 	}
