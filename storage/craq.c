@@ -213,16 +213,22 @@ struct craq_op {
 	uint64_t chain_ver; /* the chain version the update runs under */
 	uint64_t succ_target;
 	bool succ_syncing;
+	char why[SLUICE_RPC_ERROR_DETAIL_MAX]; /* why the chain below failed, for the reply */
 	char succ_addr[SLUICE_NET_ADDR_MAX];
 };
 
+/* why: the reason of a failure further down the chain ("" if none). */
 static void reply_result(struct rpc_req *req, enum stor_update_kind kind, int status,
-			 const struct chunk_meta *m, bool existed)
+			 const struct chunk_meta *m, bool existed, const char *why)
 {
 	Sluice__ChunkUpdateResp up = SLUICE__CHUNK_UPDATE_RESP__INIT;
 	Sluice__ChunkRemoveResp rm = SLUICE__CHUNK_REMOVE_RESP__INIT;
 	Sluice__ChunkMeta cm;
 
+	if (status != 0 && why[0]) {
+		rpc_reply_error(req, status, why);
+		return;
+	}
 	if (status != 0) {
 		rpc_reply(req, status, NULL, NULL, 0, NULL, NULL);
 		return;
@@ -246,7 +252,7 @@ static void op_done(void *arg, int status, const struct chunk_meta *m)
 	struct tag_entry *e = op->tag;
 	struct craq_waiter *w = NULL;
 
-	reply_result(op->req, op->r.kind, status, status == 0 ? m : NULL, op->existed);
+	reply_result(op->req, op->r.kind, status, status == 0 ? m : NULL, op->existed, op->why);
 	if (e != NULL) {
 		e->owner = NULL;
 		w = e->waiters;
@@ -263,7 +269,7 @@ static void op_done(void *arg, int status, const struct chunk_meta *m)
 	while (w != NULL) {
 		struct craq_waiter *next = w->next;
 
-		reply_result(w->req, w->kind, status, status == 0 ? m : NULL, op->existed);
+		reply_result(w->req, w->kind, status, status == 0 ? m : NULL, op->existed, op->why);
 		free(w);
 		w = next;
 	}
@@ -331,12 +337,17 @@ static void forwarded(struct rpc_result *res, void *arg)
 			 op->r.id.inode, op->r.id.index, op->succ_target, op->succ_addr,
 			 sluice_strerror(status), res->error_detail ? ": " : "",
 			 res->error_detail ? res->error_detail : "");
+	if (status != 0) /* the caller hears where it failed, not only the error */
+		snprintf(op->why, sizeof(op->why), "target %" PRIu64 ": %s", op->succ_target,
+			 res->error_detail ? res->error_detail : sluice_strerror(status));
 	rpc_result_release(res);
 	if (match) {
 		stor_pending_commit(op->pending);
 	} else if ((status == 0 || status == -SLUICE_ECHUNKVER) && !op->replace_sent) {
 		start_replace(op, status ? "its version differs" : "its result differs");
 	} else if (status == 0) {
+		snprintf(op->why, sizeof(op->why),
+			 "target %" PRIu64 " still differs after a full replace", op->succ_target);
 		log_err("chunk %" PRIu64 ":%u v%" PRIu64 ": target %" PRIu64
 			" still differs after a full replace: update failed",
 			op->r.id.inode, op->r.id.index, op->pm.commit_ver, op->succ_target);
@@ -455,7 +466,9 @@ static void op_prepared(void *arg, struct stor_pending *p, const struct chunk_me
 		return;
 	}
 	if (current_chain_ver(op) != op->chain_ver) {
-		op_abort(op, -SLUICE_ECHAINVER); /* the chain changed while we prepared */
+		snprintf(op->why, sizeof(op->why), "chain %u changed while the update was prepared",
+			 op->r.chain_id);
+		op_abort(op, -SLUICE_ECHAINVER);
 		return;
 	}
 	if (!find_successor(op)) { /* we became the tail */
@@ -539,7 +552,7 @@ static bool tag_answered(struct stor_daemon *d, struct rpc_req *req, const struc
 	}
 	if (e != NULL && t->seq < e->seq) {
 		/* superseded: the client only moves on once an update is acked */
-		reply_result(req, r->kind, 0, NULL, false);
+		reply_result(req, r->kind, 0, NULL, false, "");
 		return true;
 	}
 	if (e != NULL && t->seq == e->seq && e->owner != NULL) {
@@ -561,7 +574,7 @@ static bool tag_answered(struct stor_daemon *d, struct rpc_req *req, const struc
 		return true;
 	}
 	if (e != NULL && t->seq == e->seq && e->done) {
-		reply_result(req, r->kind, 0, e->has_m ? &e->m : NULL, e->existed);
+		reply_result(req, r->kind, 0, e->has_m ? &e->m : NULL, e->existed, "");
 		return true;
 	}
 	if (e == NULL) {
