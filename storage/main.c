@@ -145,7 +145,7 @@ struct storage {
 	struct reactor_timer stop_timer;
 	struct reactor_timer routing_timer; /* retry of a failed routing fetch */
 	bool routing_inflight;
-	uint64_t routing_seen; /* newest version mgmtd announced */
+	uint64_t routing_seen; /* the version mgmtd announced last */
 	struct reactor_msg start_msg;
 	sem_t stopped; /* posted on the reactor when main() may tear down */
 	char bound[SLUICE_NET_ADDR_MAX];
@@ -291,9 +291,10 @@ static void on_routing(void *arg, uint64_t version)
 {
 	struct storage *s = arg;
 
-	if (version > s->routing_seen)
-		s->routing_seen = version;
-	if (s->d.routing == NULL || stor_rt_version(s->d.routing) < version)
+	/* The latest announcement, not the highest: were mgmtd's versions ever to go back
+	 * (its data lost), we follow it rather than wait for a version that never comes. */
+	s->routing_seen = version;
+	if (s->d.routing == NULL || stor_rt_version(s->d.routing) != version)
 		fetch_routing(s);
 }
 

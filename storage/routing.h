@@ -35,9 +35,18 @@ struct stor_rt_chain {
 };
 
 /*
- * Build a snapshot of a full routing table. -EBADMSG (why says what) for a table that
- * contradicts itself: duplicate ids, a chain naming an unknown target or more than
- * SLUICE_CHAIN_LEN_MAX, a target in two chains; -ENOMEM.
+ * Build a snapshot of a full routing table (GET_ROUTING with since_version 0). Everything
+ * needed is copied: rt may be freed as soon as this returns. On success *out is the
+ * caller's, freed with stor_rt_free. Errors (*out untouched, why says what; why_len may
+ * be 0):
+ *   -EBADMSG  a table that is not full, or contradicts itself: an id listed twice (node,
+ *             target, chain, or a target twice in chains), target id 0, chain id 0, a chain
+ *             of 0 or more than SLUICE_CHAIN_LEN_MAX members, a chain naming an unknown
+ *             target or one whose chain_id is another, a target claiming a chain that does
+ *             not list it, a node address of SLUICE_NET_ADDR_MAX bytes or more.
+ *   -ENOMEM
+ * A member whose node is missing from the table gets addr "" (forwarding to it fails).
+ * Pure: any thread; the daemon builds and swaps snapshots on its reactor thread.
  */
 SLUICE_MUST_USE int stor_rt_build(const Sluice__RoutingTable *rt, struct stor_rt **out, char *why,
 				  size_t why_len);
@@ -45,12 +54,19 @@ void stor_rt_free(struct stor_rt *rt); /* NULL ok */
 uint64_t stor_rt_version(const struct stor_rt *rt);
 unsigned stor_rt_nchains(const struct stor_rt *rt);
 
+/* Lookups, O(log n). Returned pointers live as long as the snapshot. */
+
 /* The chain with this id, or NULL. */
 const struct stor_rt_chain *stor_rt_chain(const struct stor_rt *rt, uint32_t chain_id);
 /* The chain holding target_id (and its index in m, if pos), or NULL: in no chain. */
 const struct stor_rt_chain *stor_rt_chain_of_target(const struct stor_rt *rt, uint64_t target_id,
 						    unsigned *pos);
 
+/* Chain roles, from the members' states (not their positions alone), so they hold for any
+ * order; mgmtd's order (serving, then syncing, then the rest) makes them the usual ones. */
+
+/* target_id's entry in c, or NULL. */
+const struct stor_rt_member *stor_rt_member(const struct stor_rt_chain *c, uint64_t target_id);
 /* Serving or syncing: the members updates go to. */
 bool stor_rt_writable(const struct stor_rt_member *m);
 /* target_id is the chain's first serving member: clients send it their updates. */
@@ -58,5 +74,9 @@ bool stor_rt_is_head(const struct stor_rt_chain *c, uint64_t target_id);
 /* The member after target_id that updates are forwarded to (the next writable one in
  * order), or NULL: target_id is the tail (or not in c). */
 const struct stor_rt_member *stor_rt_successor(const struct stor_rt_chain *c, uint64_t target_id);
+/* The member that forwards updates to target_id - the one whose successor it is: the
+ * previous writable member (for a serving member the previous serving one, for the
+ * syncing member the tail). NULL: target_id is the head, not writable, or not in c. */
+const struct stor_rt_member *stor_rt_predecessor(const struct stor_rt_chain *c, uint64_t target_id);
 
 #endif
