@@ -107,6 +107,11 @@ void mp_storage_init(struct mp_daemon *d, const char *bin, const char *dir, cons
 	snprintf(d->uri, sizeof(d->uri), "tcp://127.0.0.%d:0", 10 + index);
 }
 
+void mp_set(struct mp_daemon *d, const char *kv)
+{
+	set(d, str(d, "%s", kv));
+}
+
 /* The listen setting: the daemon's own key, on its host, on its last port. */
 static char *listen_opt(struct mp_daemon *d)
 {

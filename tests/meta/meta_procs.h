@@ -1,7 +1,7 @@
 /*
  * meta_procs.h - child daemons for the multi-process meta tests (test_meta_crash.c,
- * test_meta_gc.c): spawn sluice-mgmtd, sluice-meta and sluice-storage in a test's temp
- * dir, wait for their ready files, signal and reap them.
+ * test_meta_gc.c) and tests/bench/bench_craq.c: spawn sluice-mgmtd, sluice-meta and
+ * sluice-storage in a test's temp dir, wait for their ready files, signal and reap them.
  *
  * Children get PR_SET_PDEATHSIG (they die with the test) and log to DIR/NAME.log; only the
  * pids returned here are ever signalled. Main thread of the test only.
@@ -45,6 +45,10 @@ void mp_meta_init(struct mp_daemon *d, const char *bin, const char *dir, const c
 void mp_storage_init(struct mp_daemon *d, const char *bin, const char *dir, const char *name,
 		     int index, const char *mgmtd_uri, int ntargets);
 
+/* Add "--set kv" to every start of d, after the settings mp_*_init chose (so it overrides
+ * them: --set applies in order). kv is copied. */
+void mp_set(struct mp_daemon *d, const char *kv);
+
 /* Start d (on its previous port if it ran before) and wait for its ready file: 0, -ECHILD
  * (it exited), -ETIMEDOUT (30 s). */
 int mp_start(struct mp_daemon *d, const char *dir);
@@ -53,7 +57,6 @@ int mp_stop(struct mp_daemon *d, int sig);
 /* SIGKILL whatever still runs. */
 void mp_kill_all(struct mp_daemon *const *ds, size_t n);
 
-#endif
 
 /* ---- meta calls shared by the tests ---- */
 
@@ -68,3 +71,5 @@ Sluice__ReqHdr *mp_hdr(struct mp_hdr *b, uint64_t client, uint64_t req);
 /* FSCK over RPC: 0 if the store is clean, 1 if problems were reported (printed to stderr
  * with what), or the call's negative error. */
 int mp_fsck(struct rpc_client *c, const char *uri, const char *what);
+
+#endif
