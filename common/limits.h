@@ -83,6 +83,7 @@
 #define SLUICE_STOR_RESYNC_PAGE	       1024	  /* chunk ids per list page of a resync */
 #define SLUICE_STOR_RESYNC_RETRY_MS    1000	  /* a failed resync starts over after this */
 #define SLUICE_STOR_RESYNC_REPORT_MS   500	  /* progress to the syncing target this often */
+#define SLUICE_STOR_RESYNC_REDO_MAX    65536	  /* chunks updated behind one resync pass */
 /* Of storage.fixed_bytes, this fraction (1/n) goes to 4 KiB buffers (random reads, sector
  * rereads), the rest to storage.fixed_size ones; and fixed_bytes is at most 1/n of the pool. */
 #define SLUICE_STOR_FIXED_SMALL_DIV 16

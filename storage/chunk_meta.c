@@ -12,7 +12,7 @@
 
 #define FLAG_HAS_BLOCK 0x01u
 
-static_assert(CHUNK_META_FIXED_BYTES == 52, "layout in chunk_meta.h");
+static_assert(CHUNK_META_FIXED_BYTES == 72, "layout in chunk_meta.h");
 
 uint8_t stor_class_for(uint32_t length)
 {
@@ -96,6 +96,8 @@ static bool meta_valid(const struct chunk_meta *m)
 		return false;
 	if (m->has_block != (m->length > 0))
 		return false;
+	if (m->tag.client == 0 && (m->tag.channel != 0 || m->tag.seq != 0))
+		return false; /* one encoding of "no tag" */
 	if (m->has_block) {
 		if (m->pos.cls >= SLUICE_STOR_CLASSES ||
 		    stor_class_bytes(m->pos.cls) > m->chunk_size ||
@@ -131,6 +133,9 @@ void chunk_meta_encode(const struct chunk_meta *m, uint8_t *out)
 	put64(p + 36, m->chain_ver);
 	put32(p + 44, m->crc);
 	put32(p + 48, nsect);
+	put64(p + 52, m->tag.client);
+	put32(p + 60, m->tag.channel);
+	put64(p + 64, m->tag.seq);
 	p += CHUNK_META_FIXED_BYTES;
 	for (uint32_t i = 0; i < nsect; i++, p += 4)
 		put32(p, m->sector_crc[i]);
@@ -160,6 +165,7 @@ int chunk_meta_decode(const struct layout_chunk_id *id, const void *val, size_t 
 	m.update_ver = get64(p + 28);
 	m.chain_ver = get64(p + 36);
 	m.crc = get32(p + 44);
+	m.tag = (struct stor_tag){get64(p + 52), get32(p + 60), get64(p + 64)};
 	if (!meta_valid(&m) || nsect != chunk_meta_nsect(m.length))
 		return -EBADMSG;
 	if (!m.has_block && (m.pos.cls != 0 || m.pos.file != 0 || m.pos.block != 0))

@@ -3,15 +3,20 @@
  *
  * Each chunk has one RocksDB key, CHUNK_META_KEY_PREFIX + the 12-byte chunk id of
  * common/layout.h (inode, index big-endian, so a file's chunks sort together), whose value
- * is this struct in a fixed little-endian layout (format 1):
+ * is this struct in a fixed little-endian layout (format 2):
  *
- *   0  u8  format (1)           1  u8  flags (bit 0: has a block)
+ *   0  u8  format (2)           1  u8  flags (bit 0: has a block)
  *   2  u8  size class           3  u8  0
  *   4  u32 file                 8  u32 block
  *  12  u32 length              16  u32 chunk_size
  *  20  u64 commit_ver          28  u64 update_ver        36  u64 chain_ver
  *  44  u32 crc (content)       48  u32 nsect
- *  52  u32 sector_crc[nsect]   then u32 CRC32C of every byte before it
+ *  52  u64 tag client id       60  u32 tag channel       64  u64 tag seq
+ *  72  u32 sector_crc[nsect]   then u32 CRC32C of every byte before it
+ *
+ * The tag is the request tag of the update that made this version (all zero: none): a
+ * retry of that update finds it here, even on a replica that got the chunk by resync or
+ * restarted since, and is not applied twice.
  *
  * sector_crc[i] is the CRC32C of the committed bytes of sector i (4 KiB, the last one
  * partial), so a read verifies only the sectors it touches; crc is those folded together
@@ -32,10 +37,10 @@
 #include "common/layout.h"
 #include "common/limits.h"
 
-#define CHUNK_META_FORMAT      1
+#define CHUNK_META_FORMAT      2
 #define CHUNK_META_KEY_PREFIX  'C'
 #define CHUNK_META_KEY_BYTES   (1 + LAYOUT_CHUNK_ID_BYTES)
-#define CHUNK_META_FIXED_BYTES 52u
+#define CHUNK_META_FIXED_BYTES 72u
 #define CHUNK_META_MAX_SECTORS (SLUICE_CHUNK_SIZE_MAX / SLUICE_SECTOR_BYTES)
 #define CHUNK_META_VALUE_MAX   (CHUNK_META_FIXED_BYTES + 4u * CHUNK_META_MAX_SECTORS + 4u)
 
@@ -46,6 +51,18 @@ struct stor_pos {
 	uint32_t block;
 };
 
+/* A client's request tag (proto UpdateTag); all zero: none. */
+struct stor_tag {
+	uint64_t client;
+	uint32_t channel;
+	uint64_t seq;
+};
+
+static inline bool stor_tag_eq(const struct stor_tag *a, const struct stor_tag *b)
+{
+	return a->client == b->client && a->channel == b->channel && a->seq == b->seq;
+}
+
 struct chunk_meta {
 	struct layout_chunk_id id;
 	uint32_t length;     /* committed bytes */
@@ -53,7 +70,8 @@ struct chunk_meta {
 	uint64_t commit_ver;
 	uint64_t update_ver;
 	uint64_t chain_ver;
-	uint32_t crc; /* CRC32C of the content */
+	uint32_t crc;	     /* CRC32C of the content */
+	struct stor_tag tag; /* of the update that made this version */
 	bool has_block;
 	struct stor_pos pos;  /* valid when has_block */
 	uint32_t *sector_crc; /* nsect entries (malloc'd); NULL when length is 0 */

@@ -51,6 +51,7 @@
 #include "common/log.h"
 #include "storage/craq.h"
 #include "storage/daemon.h"
+#include "storage/resync.h"
 #include "storage/routing.h"
 
 LOG_FACILITY("craq");
@@ -82,6 +83,9 @@ struct craq {
 	struct tag_entry **buckets;
 	size_t nbuckets, n;
 	struct tag_entry *oldest, *newest;
+	/* updates in flight per target index, oldest first, for resync.c */
+	struct craq_op *ihead[SLUICE_STOR_TARGETS_MAX], *itail[SLUICE_STOR_TARGETS_MAX];
+	uint64_t next_seq[SLUICE_STOR_TARGETS_MAX];
 };
 
 static size_t tag_hash(const struct craq *c, uint64_t client_id, uint32_t channel)
@@ -215,11 +219,53 @@ struct craq_op {
 	bool succ_syncing;
 	char why[SLUICE_RPC_ERROR_DETAIL_MAX]; /* why the chain below failed, for the reply */
 	char succ_addr[SLUICE_NET_ADDR_MAX];
+	unsigned ti;	       /* our target's index in the daemon */
+	uint64_t seq;	       /* craq_next_seq when it started */
+	uint64_t reached;      /* the successor that acked it (0: none) */
+	struct chunk_meta dup; /* has_dup: the result the update had when applied before */
+	bool has_dup;
+	bool before; /* the chunk's metadata says the update was applied here before */
+	struct craq_op *iprev, *inext; /* in flight on ti, oldest first */
 };
 
-/* why: the reason of a failure further down the chain ("" if none). */
+static void inflight_add(struct craq *c, struct craq_op *op)
+{
+	op->seq = c->next_seq[op->ti]++;
+	op->iprev = c->itail[op->ti];
+	op->inext = NULL;
+	if (op->iprev)
+		op->iprev->inext = op;
+	else
+		c->ihead[op->ti] = op;
+	c->itail[op->ti] = op;
+}
+
+static void inflight_del(struct craq *c, struct craq_op *op)
+{
+	if (op->iprev)
+		op->iprev->inext = op->inext;
+	else
+		c->ihead[op->ti] = op->inext;
+	if (op->inext)
+		op->inext->iprev = op->iprev;
+	else
+		c->itail[op->ti] = op->iprev;
+}
+
+uint64_t craq_next_seq(const struct craq *c, unsigned ti)
+{
+	return c->next_seq[ti];
+}
+
+uint64_t craq_oldest_inflight(const struct craq *c, unsigned ti)
+{
+	return c->ihead[ti] ? c->ihead[ti]->seq : UINT64_MAX;
+}
+
+/* why: the reason of a failure further down the chain ("" if none). before: m is the
+ * result the update's tag had when it was applied here before (ChunkUpdateResp). */
 static void reply_result(struct rpc_req *req, enum stor_update_kind kind, int status,
-			 const struct chunk_meta *m, bool existed, const char *why)
+			 const struct chunk_meta *m, bool existed, const char *why, bool before)
 {
 	Sluice__ChunkUpdateResp up = SLUICE__CHUNK_UPDATE_RESP__INIT;
 	Sluice__ChunkRemoveResp rm = SLUICE__CHUNK_REMOVE_RESP__INIT;
@@ -242,6 +288,7 @@ static void reply_result(struct rpc_req *req, enum stor_update_kind kind, int st
 		stor_meta_to_msg(m, false, &cm);
 		up.chunk = &cm;
 	}
+	up.already_applied = before && m != NULL;
 	rpc_reply(req, 0, &up.base, NULL, 0, NULL, NULL);
 }
 
@@ -252,7 +299,12 @@ static void op_done(void *arg, int status, const struct chunk_meta *m)
 	struct tag_entry *e = op->tag;
 	struct craq_waiter *w = NULL;
 
-	reply_result(op->req, op->r.kind, status, status == 0 ? m : NULL, op->existed, op->why);
+	if (status == -EALREADY && op->has_dup) { /* see forwarded(): applied before */
+		status = 0;
+		m = &op->dup;
+	}
+	reply_result(op->req, op->r.kind, status, status == 0 ? m : NULL, op->existed, op->why,
+		     m == &op->dup || op->before);
 	if (e != NULL) {
 		e->owner = NULL;
 		w = e->waiters;
@@ -269,12 +321,15 @@ static void op_done(void *arg, int status, const struct chunk_meta *m)
 	while (w != NULL) {
 		struct craq_waiter *next = w->next;
 
-		reply_result(w->req, w->kind, status, status == 0 ? m : NULL, op->existed, op->why);
+		reply_result(w->req, w->kind, status, status == 0 ? m : NULL, op->existed, op->why,
+			     false);
 		free(w);
 		w = next;
 	}
 	if (e != NULL && status != 0)
 		tag_remove(op->d->craq, e); /* a failed update is forgotten: a retry runs again */
+	inflight_del(op->d->craq, op);
+	resync_update_ended(op->d, op->ti, &op->r.id, status == 0, op->reached);
 	buf_put(op->replace);
 	free(op);
 }
@@ -324,6 +379,26 @@ static bool same_result(const struct craq_op *op, const Sluice__ChunkUpdateResp 
 	       c->crc == op->pm.crc;
 }
 
+/*
+ * The successor answered from its tag table (already_applied) with a result equal to our
+ * own committed chunk: the update is in our committed state as well, and what we
+ * prepared would apply it a second time. Keeps that result in op->dup.
+ */
+static bool applied_before(struct craq_op *op, const ProtobufCMessage *msg)
+{
+	const Sluice__ChunkUpdateResp *resp = (const void *)msg;
+	const Sluice__ChunkMeta *c = resp ? resp->chunk : NULL;
+	struct chunk_meta mine;
+
+	if (c == NULL || !resp->already_applied || op->r.kind == STOR_UPD_REMOVE ||
+	    !stor_chunk_committed(op->t, &op->r.id, &mine) || mine.commit_ver != c->commit_ver ||
+	    mine.length != c->length || mine.crc != c->crc)
+		return false;
+	op->dup = mine;
+	op->has_dup = true;
+	return true;
+}
+
 static void forwarded(struct rpc_result *res, void *arg)
 {
 	struct craq_op *op = arg;
@@ -331,6 +406,7 @@ static void forwarded(struct rpc_result *res, void *arg)
 	bool match = status == 0 &&
 		     (op->r.kind == STOR_UPD_REMOVE ||
 		      same_result(op, (const Sluice__ChunkUpdateResp *)(const void *)res->resp));
+	bool before = !match && status == 0 && applied_before(op, res->resp);
 
 	if (status != 0 && status != -SLUICE_ECHUNKVER)
 		log_info("chunk %" PRIu64 ":%u: forward to target %" PRIu64 " at %s failed: %s%s%s",
@@ -341,7 +417,15 @@ static void forwarded(struct rpc_result *res, void *arg)
 		snprintf(op->why, sizeof(op->why), "target %" PRIu64 ": %s", op->succ_target,
 			 res->error_detail ? res->error_detail : sluice_strerror(status));
 	rpc_result_release(res);
+	if (before) {
+		/* We applied this update before too (we lost its tag in a restart) and the
+		 * successor remembers it: drop our second application. */
+		op->reached = op->succ_target;
+		op_abort(op, -EALREADY);
+		return;
+	}
 	if (match) {
+		op->reached = op->succ_target;
 		stor_pending_commit(op->pending);
 	} else if ((status == 0 || status == -SLUICE_ECHUNKVER) && !op->replace_sent) {
 		start_replace(op, status ? "its version differs" : "its result differs");
@@ -459,9 +543,12 @@ static void op_prepared(void *arg, struct stor_pending *p, const struct chunk_me
 		op->pm = *m;
 		op->pm.sector_crc = NULL;
 	}
-	/* Nothing new to tell the chain: a truncate to the current length (a remove is
-	 * absolute and always goes on, so a successor that still has the chunk loses it). */
+	/* Nothing new to tell the chain: a truncate to the current length, or a retry of the
+	 * update that made the chunk's version (its tag is in the chunk's metadata: we
+	 * applied it before, perhaps before a restart, or got it by resync). A remove is
+	 * absolute and always goes on, so a successor that still has the chunk loses it. */
 	if (!changed && op->r.kind != STOR_UPD_REMOVE) {
+		op->before = op->r.tag != NULL;
 		stor_pending_commit(p);
 		return;
 	}
@@ -552,7 +639,7 @@ static bool tag_answered(struct stor_daemon *d, struct rpc_req *req, const struc
 	}
 	if (e != NULL && t->seq < e->seq) {
 		/* superseded: the client only moves on once an update is acked */
-		reply_result(req, r->kind, 0, NULL, false, "");
+		reply_result(req, r->kind, 0, NULL, false, "", false);
 		return true;
 	}
 	if (e != NULL && t->seq == e->seq && e->owner != NULL) {
@@ -574,7 +661,7 @@ static bool tag_answered(struct stor_daemon *d, struct rpc_req *req, const struc
 		return true;
 	}
 	if (e != NULL && t->seq == e->seq && e->done) {
-		reply_result(req, r->kind, 0, e->has_m ? &e->m : NULL, e->existed, "");
+		reply_result(req, r->kind, 0, e->has_m ? &e->m : NULL, e->existed, "", true);
 		return true;
 	}
 	if (e == NULL) {
@@ -628,6 +715,8 @@ void craq_update(struct stor_daemon *d, struct rpc_req *req, const struct craq_r
 	}
 	*op = (struct craq_op){
 		.d = d, .req = req, .r = *r, .t = t, .tag = e, .chain_ver = chain_ver};
+	while (d->targets[op->ti] != t)
+		op->ti++;
 	if (r->kind == STOR_UPD_WRITE) {
 		op->data = rpc_req_bulk(req);
 		if ((op->data ? op->data->len : 0) != r->length) {
@@ -650,6 +739,8 @@ void craq_update(struct stor_daemon *d, struct rpc_req *req, const struct craq_r
 		.update_ver = r->update_ver,
 		.full_replace = r->full_replace,
 		.chain_ver = chain_ver,
+		.tag = r->tag ? (struct stor_tag){r->tag->client_id, r->tag->channel, r->tag->seq}
+			      : (struct stor_tag){0, 0, 0},
 		/* two-phase unless we are the tail now (checked again once prepared) */
 		.prepared = find_successor(op) ? op_prepared : NULL,
 	};
@@ -659,8 +750,10 @@ void craq_update(struct stor_daemon *d, struct rpc_req *req, const struct craq_r
 		e->owner = op;
 	if (op->data)
 		(void)rpc_req_take_bulk(req); /* the engine's once submitted */
+	inflight_add(d->craq, op);
 	rc = stor_update(t, &a, op_done, op);
 	if (rc != 0) {
+		inflight_del(d->craq, op);
 		buf_put(op->data);
 		if (e) {
 			e->owner = NULL;

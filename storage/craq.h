@@ -44,4 +44,22 @@ struct craq_req {
  */
 void craq_update(struct stor_daemon *d, struct rpc_req *req, const struct craq_req *r);
 
+/*
+ * For resync.c: the replicated updates of our target index ti get rising numbers as they
+ * start. craq_next_seq is the number the next one will get; craq_oldest_inflight the
+ * smallest still in flight (UINT64_MAX: none). Every update that ends calls
+ * resync_update_ended.
+ */
+uint64_t craq_next_seq(const struct craq *c, unsigned ti);
+uint64_t craq_oldest_inflight(const struct craq *c, unsigned ti);
+
+/*
+ * For resync.c: the replicated updates of our target index ti get rising numbers as they
+ * start. craq_next_seq is the number the next one will get; craq_oldest_inflight the
+ * smallest still in flight (UINT64_MAX: none). Every update that ends calls
+ * resync_update_ended.
+ */
+uint64_t craq_next_seq(const struct craq *c, unsigned ti);
+uint64_t craq_oldest_inflight(const struct craq *c, unsigned ti);
+
 #endif

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "common/limits.h"
+#include "common/reactor.h"
 #include "common/rpc/rpc.h"
 #include "proto/storage_ops.h"
 #include "storage/target.h"
@@ -43,6 +44,13 @@ struct stor_daemon {
 	uint64_t resync_bytes_per_s; /* storage.resync_bytes_per_s: 0 = no cap */
 	struct stor_sync_state sync[SLUICE_STOR_TARGETS_MAX]; /* by target index */
 	struct resync *resyncs[SLUICE_STOR_TARGETS_MAX];      /* from target i to its successor */
+	/* Starts a failed resync of target i over (resync.c): a timer of the daemon, not of
+	 * the failed pass, so nothing the pass still has in flight can hold it up. */
+	struct stor_resync_retry {
+		struct reactor_timer timer;
+		struct stor_daemon *d;
+		unsigned ti;
+	} resync_retry[SLUICE_STOR_TARGETS_MAX];
 };
 
 /* The open target with id (NULL: unknown, or it did not open). */

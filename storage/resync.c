@@ -33,6 +33,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/reactor.h"
+#include "storage/craq.h"
 #include "storage/daemon.h"
 #include "storage/resync.h"
 #include "storage/routing.h"
@@ -69,6 +70,11 @@ struct resync {
 	bool finished;	  /* the target was told, and accepted */
 	bool status_inflight;
 	bool pumping, repump; /* pump runs; a completion inside it asked for another round */
+	/* Updates that committed here without reaching the target since the pass started
+	 * (they began before it): their chunks are sent again at the end. */
+	uint64_t start_seq; /* craq_next_seq at the start: older updates may not reach it */
+	struct layout_chunk_id *redo;
+	unsigned redo_n, redo_cap;
 	uint64_t chunks_done, chunks_total, bytes_done, bytes_total, chunks_sent, bytes_sent;
 	uint64_t started_ns;
 	struct reactor_timer timer; /* progress reports while running; the retry after a failure */
@@ -106,17 +112,22 @@ static struct reactor *rs_reactor(const struct resync *rs)
 
 static void rs_free(struct resync *rs)
 {
+	free(rs->redo);
 	free(rs->local.e);
 	free(rs->remote.e);
 	free(rs);
 }
 
-/* Something in flight finished: free a stopped resync once nothing is left. */
-static void rs_unbusy(struct resync *rs)
+/* Something in flight finished: free a stopped resync once nothing is left. True when rs
+ * is still there and running (the caller may go on with it). */
+static bool rs_unbusy(struct resync *rs)
 {
 	ASSERT(rs->busy > 0);
-	if (--rs->busy == 0 && rs->stopped)
+	if (--rs->busy == 0 && rs->stopped) {
 		rs_free(rs);
+		return false;
+	}
+	return !rs->stopped;
 }
 
 static void rs_stop(struct resync *rs)
@@ -129,28 +140,49 @@ static void rs_stop(struct resync *rs)
 		rs_free(rs);
 }
 
-static void rs_fail(struct resync *rs, int err, const char *what)
+/* The retry timer of target ti fired: drop the failed pass (it frees itself once its calls
+ * are back) and start a new one if the routing still asks for it. */
+static void retry_fired(struct reactor_timer *tm)
 {
-	if (!rs->failed && !rs->stopped)
-		log_warn_rl("resync of target %" PRIu64 " from %" PRIu64 " (chain %u v%" PRIu64
-			    "): %s: %s; starting over in %u ms",
-			    rs->dst, rs->src, rs->chain_id, rs->chain_ver, what,
-			    sluice_strerror(err), SLUICE_STOR_RESYNC_RETRY_MS);
-	rs->failed = true;
+	struct stor_resync_retry *r = SLUICE_CONTAINER_OF(tm, struct stor_resync_retry, timer);
+	struct resync *rs = r->d->resyncs[r->ti];
+
+	if (rs != NULL && rs->failed)
+		rs_stop(rs);
+	resync_routing_changed(r->d);
 }
 
-/* After anything completes: a failed pass whose calls are all back starts over after the
- * retry delay (the timer then stops reporting progress and waits instead). A running pass
- * keeps its progress timer even while nothing is in flight (the bandwidth cap paces it). */
+/* The pass failed: it does nothing more, and a fresh one starts after the retry delay. */
+static void rs_fail(struct resync *rs, int err, const char *what)
+{
+	struct stor_resync_retry *r = &rs->d->resync_retry[rs->ti];
+
+	if (rs->failed || rs->stopped)
+		return;
+	log_warn_rl("resync of target %" PRIu64 " from %" PRIu64 " (chain %u v%" PRIu64
+		    "): %s: %s; starting over in %u ms",
+		    rs->dst, rs->src, rs->chain_id, rs->chain_ver, what, sluice_strerror(err),
+		    SLUICE_STOR_RESYNC_RETRY_MS);
+	rs->failed = true;
+	r->d = rs->d;
+	r->ti = rs->ti;
+	if (r->timer.cb == NULL)
+		reactor_timer_init(&r->timer, retry_fired);
+	if (!reactor_timer_armed(&r->timer) &&
+	    reactor_timer_arm(rs_reactor(rs), &r->timer,
+			      (uint64_t)SLUICE_STOR_RESYNC_RETRY_MS * ENV_NS_PER_MS) != 0)
+		log_err("resync of target %" PRIu64 ": cannot arm the retry timer", rs->dst);
+}
+
+/* After anything completes. A failed pass stops its own timers (the daemon's retry timer
+ * starts the next one); a running pass keeps its progress timer even while nothing is in
+ * flight (the bandwidth cap paces it). */
 static void rs_pass_over(struct resync *rs)
 {
-	if (rs->stopped || rs->busy > 0 || !rs->failed)
+	if (rs->stopped || !rs->failed)
 		return;
 	reactor_timer_cancel(rs_reactor(rs), &rs->timer);
 	reactor_timer_cancel(rs_reactor(rs), &rs->pace_timer);
-	if (reactor_timer_arm(rs_reactor(rs), &rs->timer,
-			      (uint64_t)SLUICE_STOR_RESYNC_RETRY_MS * ENV_NS_PER_MS) != 0)
-		rs_stop(rs);
 }
 
 /* ---- syncing one chunk ---------------------------------------------------------------------- */
@@ -166,8 +198,7 @@ static void sync_released(void *arg, int status, const struct chunk_meta *m)
 	buf_put(op->data);
 	free(op);
 	rs->syncing--;
-	rs_unbusy(rs);
-	if (!rs->stopped) {
+	if (rs_unbusy(rs)) {
 		pump(rs);
 		rs_pass_over(rs);
 	}
@@ -208,6 +239,7 @@ static void sync_send(struct sync_op *op)
 					   NULL);
 	} else {
 		Sluice__ChunkWriteReq w = SLUICE__CHUNK_WRITE_REQ__INIT;
+		Sluice__UpdateTag tag = SLUICE__UPDATE_TAG__INIT;
 
 		w.target_id = rs->dst;
 		w.inode = op->id.inode;
@@ -220,6 +252,12 @@ static void sync_send(struct sync_op *op)
 		w.forwarded = true;
 		w.update_ver = op->m.commit_ver;
 		w.full_replace = true;
+		if (op->m.tag.client != 0) { /* the chunk's tag goes with it: retries stay once */
+			tag.client_id = op->m.tag.client;
+			tag.channel = op->m.tag.channel;
+			tag.seq = op->m.tag.seq;
+			w.tag = &tag;
+		}
 		iov = (struct iovec){.iov_base =
 					     op->data ? (uint8_t *)op->data->data + op->off : NULL,
 				     .iov_len = op->len};
@@ -341,8 +379,7 @@ static void local_paged(void *arg, int status, const struct chunk_meta *metas, u
 		pg->more = more && n > 0;
 		pg->started = true;
 	}
-	rs_unbusy(rs);
-	if (!rs->stopped) {
+	if (rs_unbusy(rs)) {
 		pump(rs);
 		rs_pass_over(rs);
 	}
@@ -406,8 +443,7 @@ static void remote_paged(struct rpc_result *res, void *arg)
 		pg->started = true;
 	}
 	rpc_result_release(res);
-	rs_unbusy(rs);
-	if (!rs->stopped) {
+	if (rs_unbusy(rs)) {
 		pump(rs);
 		rs_pass_over(rs);
 	}
@@ -526,6 +562,17 @@ static void pump_round(struct resync *rs)
 		le = l->i < l->n ? &l->e[l->i] : NULL;
 		re = r->i < r->n ? &r->e[r->i] : NULL;
 		if (le == NULL && re == NULL) { /* both lists done */
+			if (rs->redo_n > 0) {	/* chunks updated behind the merge */
+				if (paced(rs, 0))
+					return;
+				id = rs->redo[--rs->redo_n];
+				sync_chunk(rs, &id);
+				continue;
+			}
+			/* An update that began before this pass may still commit here without
+			 * reaching the target: wait for it (it ends in resync_update_ended). */
+			if (craq_oldest_inflight(rs->d->craq, rs->ti) < rs->start_seq)
+				return;
 			if (rs->syncing == 0 && !rs->status_inflight)
 				send_status(rs, true);
 			return;
@@ -572,8 +619,7 @@ static void status_sent(struct rpc_result *res, void *arg)
 		rs_fail(rs, res->status, "reporting the end");
 	}
 	rpc_result_release(res);
-	rs_unbusy(rs);
-	if (!rs->stopped) {
+	if (rs_unbusy(rs)) {
 		pump(rs); /* the end may have waited for this progress report */
 		rs_pass_over(rs);
 	}
@@ -622,6 +668,8 @@ static void pass_start(struct resync *rs)
 	rs->chunks_done = rs->bytes_done = rs->chunks_sent = rs->bytes_sent = 0;
 	rs->chunks_total = sp.chunks;
 	rs->bytes_total = sp.used_bytes;
+	rs->redo_n = 0;
+	rs->start_seq = craq_next_seq(rs->d->craq, rs->ti);
 	rs->started_ns = env_now_ns();
 	rs->tokens = 0;
 	rs->tokens_ns = rs->started_ns;
@@ -640,11 +688,8 @@ static void rs_timer(struct reactor_timer *tm)
 {
 	struct resync *rs = SLUICE_CONTAINER_OF(tm, struct resync, timer);
 
-	if (rs->failed) {
-		if (rs->busy == 0)
-			pass_start(rs);
+	if (rs->failed) /* the daemon's retry timer takes it from here */
 		return;
-	}
 	if (rs->finished)
 		return;
 	if (!rs->status_inflight)
@@ -740,6 +785,39 @@ void resync_routing_changed(struct stor_daemon *d)
 	}
 }
 
+void resync_update_ended(struct stor_daemon *d, unsigned ti, const struct layout_chunk_id *id,
+			 bool committed, uint64_t reached)
+{
+	struct resync *rs = d->resyncs[ti];
+
+	if (rs == NULL || rs->stopped)
+		return;
+	if (committed && reached != rs->dst) {
+		if (rs->finished) { /* cannot happen: everything it waited for had ended */
+			log_warn("resync of target %" PRIu64 ": chunk %" PRIu64 ":%u changed after "
+				 "the end was sent",
+				 rs->dst, id->inode, id->index);
+			rs_fail(rs, -EAGAIN, "a chunk changed after the end");
+		} else if (rs->redo_n == rs->redo_cap) {
+			unsigned cap = rs->redo_cap ? 2 * rs->redo_cap : 64;
+			struct layout_chunk_id *r = cap <= SLUICE_STOR_RESYNC_REDO_MAX
+							    ? realloc(rs->redo, cap * sizeof(*r))
+							    : NULL;
+
+			if (r == NULL) {
+				rs_fail(rs, -ENOMEM, "too many chunks updated during the pass");
+			} else {
+				rs->redo = r;
+				rs->redo_cap = cap;
+			}
+		}
+		if (!rs->failed && !rs->finished && rs->redo_n < rs->redo_cap)
+			rs->redo[rs->redo_n++] = *id;
+	}
+	pump(rs);
+	rs_pass_over(rs);
+}
+
 void resync_fenced(struct stor_daemon *d)
 {
 	for (unsigned i = 0; i < d->ntargets; i++)
@@ -748,7 +826,11 @@ void resync_fenced(struct stor_daemon *d)
 
 void resync_stop_all(struct stor_daemon *d)
 {
-	for (unsigned i = 0; i < d->ntargets; i++)
+	for (unsigned i = 0; i < d->ntargets; i++) {
 		if (d->resyncs[i] != NULL)
 			rs_stop(d->resyncs[i]);
+		if (d->resync_retry[i].timer.cb != NULL && d->peer_rpc != NULL)
+			reactor_timer_cancel(rpc_client_reactor(d->peer_rpc),
+					     &d->resync_retry[i].timer);
+	}
 }

@@ -26,6 +26,14 @@ struct stor_daemon;
 /* The routing changed: update every target's synced flag, start the resyncs our targets
  * owe their successors, stop those that no longer apply. */
 void resync_routing_changed(struct stor_daemon *d);
+/*
+ * A replicated update of our target index ti ended (craq.c): committed or not, and the
+ * successor that acked it (0: none). A committed one that did not reach the target being
+ * resynced may have changed a chunk the merge already passed: it is sent again before the
+ * resync finishes. The resync also waits for every update that started before it to end.
+ */
+void resync_update_ended(struct stor_daemon *d, unsigned ti, const struct layout_chunk_id *id,
+			 bool committed, uint64_t reached);
 /* The node lost its lease: no target of ours can claim to be in sync any more. */
 void resync_fenced(struct stor_daemon *d);
 /* Shutdown: stop every resync; those with calls in flight free themselves when the calls

@@ -699,6 +699,8 @@ void storage_h_sync_status(struct rpc_req *req, const Sluice__SyncStatusReq *msg
 	ss->chunks_total = msg->chunks_total;
 	ss->bytes_done = msg->bytes_done;
 	ss->bytes_total = msg->bytes_total;
+	if (!msg->finished)
+		ss->synced = false; /* a predecessor that started over takes a finish back */
 	if (msg->finished && !ss->synced) {
 		ss->synced = true;
 		log_notice("target %" PRIu64 ": resync finished (chain %u v%" PRIu64 ", %" PRIu64

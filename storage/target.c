@@ -129,6 +129,7 @@ struct stor_update {
 	void *arg;
 	/* chain replication (stor_update_args) */
 	uint64_t update_ver, chain_ver;
+	struct stor_tag tag;
 	bool full_replace;
 	stor_prepared_cb prepared; /* two-phase when set */
 	bool released;		   /* prepared, and commit (or abort) was called */
@@ -912,6 +913,7 @@ static void newm_init(struct stor_update *u, uint32_t length)
 		.commit_ver = ver,
 		.update_ver = ver,
 		.chain_ver = chain_ver,
+		.tag = u->tag,
 		.has_block = length > 0,
 		.pos = c->exists ? c->m.pos : (struct stor_pos){0},
 	};
@@ -1158,6 +1160,11 @@ static void update_run(struct stor_update *u)
 		update_fail(u, -EINVAL); /* a file's chunk size never changes */
 		return;
 	}
+	if (u->tag.client != 0 && !u->full_replace && c->exists &&
+	    stor_tag_eq(&u->tag, &c->m.tag)) {
+		update_unchanged(u); /* a retry of the update that made this version */
+		return;
+	}
 	if (u->update_ver != 0 && !u->full_replace && cur_ver + 1 != u->update_ver) {
 		/* The predecessor built on another version: it must send the whole chunk. */
 		update_finish(u, -SLUICE_ECHUNKVER, c->exists ? &c->m : NULL);
@@ -1274,6 +1281,7 @@ int stor_update(struct stor_target *t, const struct stor_update_args *a, stor_up
 				  .arg = arg,
 				  .update_ver = a->update_ver,
 				  .chain_ver = a->chain_ver,
+				  .tag = a->tag,
 				  .full_replace = a->full_replace && a->kind != STOR_UPD_REMOVE,
 				  .prepared = a->prepared};
 	if (u->kind == UPD_WRITE)
@@ -1335,6 +1343,18 @@ void stor_pending_abort(struct stor_pending *p, int status)
 	ASSERT(u->prepared != NULL && !u->released && u->c->lock_head == u && status < 0);
 	u->released = true;
 	update_fail(u, status);
+}
+
+bool stor_chunk_committed(struct stor_target *t, const struct layout_chunk_id *id,
+			  struct chunk_meta *out)
+{
+	const struct stor_chunk *c = index_find(t, id);
+
+	if (c == NULL || !c->exists)
+		return false;
+	*out = c->m;
+	out->sector_crc = NULL;
+	return true;
 }
 
 bool stor_chunk_pending(struct stor_target *t, const struct layout_chunk_id *id)

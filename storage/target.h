@@ -168,6 +168,14 @@ struct stor_update_args {
 	 * content). */
 	bool full_replace;
 	uint64_t chain_ver; /* recorded in the chunk's metadata */
+	/*
+	 * The request tag (zero: none), recorded in the chunk's metadata. An update (not a
+	 * full replace) whose tag is the chunk's is a retry of the update that made the
+	 * chunk's version: it changes nothing and completes with the chunk as it is
+	 * (two-phase: prepared with changed false). A full replace records the tag it is
+	 * given: the source chunk's.
+	 */
+	struct stor_tag tag;
 	/* NULL: commit at once. Else two-phase: see stor_prepared_cb; cb still runs once at
 	 * the end (after the commit or abort, or with an error if preparing failed, in which
 	 * case prepared never runs). */
@@ -188,6 +196,9 @@ void stor_pending_abort(struct stor_pending *p, int status);
  * the pending metadata. p stays prepared. Errors before submission as stor_read.
  */
 SLUICE_MUST_USE int stor_pending_read(struct stor_pending *p, stor_read_cb cb, void *arg);
+/* The chunk's committed metadata into *out (sector CRCs not filled); false if missing. */
+bool stor_chunk_committed(struct stor_target *t, const struct layout_chunk_id *id,
+			  struct chunk_meta *out);
 /* True while a two-phase update of the chunk is running or prepared: its replicas may
  * already differ from the committed state here, so a strict read must not be served. */
 bool stor_chunk_pending(struct stor_target *t, const struct layout_chunk_id *id);

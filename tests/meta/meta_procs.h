@@ -57,7 +57,6 @@ int mp_stop(struct mp_daemon *d, int sig);
 /* SIGKILL whatever still runs. */
 void mp_kill_all(struct mp_daemon *const *ds, size_t n);
 
-
 /* ---- meta calls shared by the tests ---- */
 
 struct mp_hdr {

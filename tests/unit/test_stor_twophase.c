@@ -366,6 +366,29 @@ static void test_versions(struct env_ *e, uint8_t *a, uint8_t *b)
 	empty.a.update_ver = 12;
 	CHECK_EQ(upd_start(e, &empty), 0);
 	CHECK(empty.has_m && empty.m.length == 0 && empty.m.commit_ver == 12);
+	/* a retry of the update that made the chunk's version (same tag) changes nothing, a
+	 * full replace records the tag it is given, and the tag survives a reopen */
+	{
+		struct upd t1 = {.a = write_args(0), .src = b + 100, .len = 4096};
+		struct upd t2 = {
+			.a = write_args(0), .src = b + 200, .len = 4096, .two_phase = true};
+		struct upd t3 = {.a = write_args(0), .src = b + 300, .len = 4096};
+
+		t1.a.tag = (struct stor_tag){.client = 7, .channel = 1, .seq = 5};
+		CHECK_EQ(upd_start(e, &t1), 0);
+		CHECK(t1.m.commit_ver == 13 && t1.m.tag.seq == 5);
+		t2.a.tag = t1.a.tag;
+		CHECK_EQ(upd_start(e, &t2), 0);
+		CHECK(!t2.changed && t2.has_pm && t2.pm.commit_ver == 13);
+		CHECK_EQ(upd_finish(&t2, true), 0);
+		CHECK_EQ(t2.m.commit_ver, 13);
+		run_on_reactor(e->r, close_on_reactor, e);
+		open_target(e);
+		t3.a.tag = t1.a.tag;
+		CHECK_EQ(upd_start(e, &t3), 0);
+		CHECK_EQ(t3.m.commit_ver, 13); /* still a retry after the reopen */
+		check_content(e, b + 100, 4096, 13);
+	}
 	/* a full replace must start at 0 */
 	rep.a.offset = 5;
 	rep.a.update_ver = 13;
