@@ -390,7 +390,15 @@ class StorageNode(Daemon):
 class StorageDaemon(Daemon):
     """A real sluice-storage with `targets` target directories under the cluster dir. It
     listens on 127.0.0.(10+index) (its "host"), port picked at first start and kept across
-    restarts, and registers with mgmtd under that address. extra: more --set options."""
+    restarts, and registers with mgmtd under that address. extra: more --set options.
+
+    Created with netns=True (Cluster(netns=True) needed) it runs in its own namespace,
+    listens on the namespace end of its veth (10.231.X.2) and reaches mgmtd through the
+    host end. Limitation: it cannot reach daemons on the host, which listen on 127.0.0.x
+    (the host can reach it). So it must never have to connect to another storage daemon:
+    make it the TAIL of its chain (`chain-table set --chain H1,H2,NS`) - its predecessor
+    forwards writes and resync to it, and it forwards nothing. A restarted or resynced
+    member goes last anyway, so the order holds while only it fails."""
 
     def __init__(self, cluster, name, index, targets, extra=()):
         super().__init__(cluster, name)
@@ -660,15 +668,22 @@ class Cluster:
                 node.start()
         return names
 
-    def add_storage_daemons(self, count=1, targets=1, start=True, extra=()):
+    def add_storage_daemons(self, count=1, targets=1, start=True, extra=(), netns=False):
         """Add count real sluice-storage daemons named d0, d1, ... with `targets` target
-        directories each; start them unless start=False. Returns their names."""
+        directories each; start them unless start=False. Returns their names. netns=True:
+        each in its own network namespace (see StorageDaemon for what that limits)."""
         if not os.access(self.bin_storage, os.X_OK):
             fail("%s is missing: build it first" % self.bin_storage)
+        if netns and not self.listen_any:
+            fail("namespaced storage daemons need Cluster(netns=True): mgmtd on 0.0.0.0")
         names = []
         for _ in range(count):
             i = len(self.storage)
             node = StorageDaemon(self, "d%d" % i, i, targets, extra)
+            if netns:
+                self._put_in_netns(node)
+                node.host = node.ns_ip  # listen on the namespace end of the veth
+                node.addr = None  # the bound URI, known once started
             self.storage.append(node)
             self.daemons[node.name] = node
             names.append(node.name)
@@ -817,6 +832,7 @@ class Cluster:
         node.netns = ns
         node.veth = host_if
         node.host_ip = host_ip
+        node.ns_ip = ns_ip
         node.addr = "tcp://%s:9000" % ns_ip
         log("%s in namespace %s: %s <-> %s over %s" % (node.name, ns, ns_ip, host_ip, host_if))
 
