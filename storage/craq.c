@@ -629,13 +629,10 @@ static bool tag_answered(struct stor_daemon *d, struct rpc_req *req, const struc
 	if (t == NULL)
 		return false;
 	e = tag_find(d->craq, t);
-	if (r->full_replace && e != NULL && e->owner == NULL) {
-		/* A predecessor's repair: our remembered result for the tag is what it found
-		 * wrong, so the replace always runs, and its result is remembered instead -
-		 * unless it carries an older seq than the channel's, whose result stays. */
-		if (t->seq < e->seq)
-			return false;
-		goto own;
+	if (r->full_replace) {
+		/* A predecessor's repair or a resync: it is applied whatever the table says, and
+		 * its tag only goes into the chunk's metadata (the table is for client updates). */
+		return false;
 	}
 	if (e != NULL && t->seq < e->seq) {
 		/* superseded: the client only moves on once an update is acked */
@@ -671,7 +668,6 @@ static bool tag_answered(struct stor_daemon *d, struct rpc_req *req, const struc
 			return true;
 		}
 	}
-own:
 	e->seq = t->seq;
 	e->done = false;
 	age_unlink(d->craq, e);
