@@ -352,8 +352,9 @@ void storage_h_remove_range(struct rpc_req *req, const Sluice__ChunkRemoveRangeR
 
 /* ---- reads ----------------------------------------------------------------------------- */
 
-/* A replica that is not serving (syncing, waiting, offline) may hold stale chunks: reads go
- * to a serving one. Targets in no chain serve. True when reads may go on. */
+/* A replica that is not serving (syncing, waiting, offline), or on a fenced node, may hold
+ * stale chunks: reads go to a serving one. Targets in no chain serve. True when reads may go
+ * on. */
 static bool serving_or_reply(struct stor_daemon *d, struct rpc_req *req, uint64_t target_id)
 {
 	const struct stor_rt_chain *ch;
@@ -361,6 +362,16 @@ static bool serving_or_reply(struct stor_daemon *d, struct rpc_req *req, uint64_
 	char why[128];
 
 	ch = d->routing ? stor_rt_chain_of_target(d->routing, target_id, &pos) : NULL;
+	if (ch != NULL && d->fenced) {
+		/* Without a lease our routing may be stale: mgmtd may have taken the target out
+		 * of its chain and the others written on without it. */
+		snprintf(why, sizeof(why),
+			 "target %" PRIu64 ": node fenced (no mgmtd lease): "
+			 "read another replica",
+			 target_id);
+		rpc_reply_error(req, -SLUICE_ESTALE_LEASE, why);
+		return false;
+	}
 	if (ch == NULL || ch->m[pos].state == SLUICE__TARGET_STATE__TS_SERVING)
 		return true;
 	snprintf(why, sizeof(why), "target %" PRIu64 " is not serving in chain %u: read another",
