@@ -462,29 +462,14 @@ static int fill(const char *mgmtd, unsigned n)
 
 		env_random_bytes(data, CHUNK_SIZE);
 		for (int attempt = 0; attempt < 200 && rc != 0; attempt++) {
-			Sluice__ChunkWriteReq w = SLUICE__CHUNK_WRITE_REQ__INIT;
-			Sluice__UpdateTag tag = SLUICE__UPDATE_TAG__INIT;
-			struct iovec iov = {data, CHUNK_SIZE};
-
 			if (attempt > 0)
 				env_sleep_ns(50 * ENV_NS_PER_MS);
 			disconnect_members();
 			if (load_chain(mgmtd, false) != 0)
 				continue;
 			connect_members();
-			tag.client_id = client_id;
-			tag.channel = 0;
-			tag.seq = k + 1; /* the same tag on every retry: applied once */
-			w.target_id = mem[0].target;
-			w.inode = INODE;
-			w.index = idx;
-			w.chunk_size = CHUNK_SIZE;
-			w.length = CHUNK_SIZE;
-			w.data_crc = crc32c(0, data, CHUNK_SIZE);
-			w.chain_id = chain_id;
-			w.chain_ver = chain_ver;
-			w.tag = &tag;
-			rc = tstor_write_raw(&mem[0].cl, &w, &iov, 1, NULL);
+			/* channel idx, seq 1: the same tag on every retry, so applied once */
+			rc = chain_write(0, idx, 0, data, CHUNK_SIZE, 1, chain_ver, NULL);
 			if (rc != 0)
 				fprintf(stderr, "fill: chunk %u: %s (%s), retrying\n", idx,
 					sluice_strerror(rc), mem[0].cl.detail);
