@@ -28,8 +28,13 @@
  * over 100 directories, limit = raw put transactions/s with 16 threads; every other rate
  * and ratio follows as extras.
  *
- * Usage: bench_meta [-d DIR] [-n FILES] [-s] [-m PATH_TO_SLUICE_META]
- *        (defaults /var/tmp, 100000, no sync, <bench dir>/../../meta/sluice-meta)
+ * Usage: bench_meta [-d DIR] [-n FILES] [-s] [-m PATH_TO_SLUICE_META] [-c 1|16]
+ *                   [-x one|dirs] [-l create|stat|rename|unlink]
+ *        (defaults /var/tmp, 100000, no sync, <bench dir>/../../meta/sluice-meta, both
+ *        concurrencies, both shapes, all phases). -c, -x and -l narrow the run for
+ *        profiling one case: only that concurrency, only that shape, phases up to and
+ *        including -l (each phase needs the files of the one before); the rates not run
+ *        print as 0.
  *
  * THREADS: main drives phases; client slots run on the client reactor; raw phases run
  * their own threads.
@@ -72,8 +77,9 @@ struct bench {
 	uint64_t dirs[NDIRS]; /* the spread directories */
 	uint64_t one;	      /* the single directory */
 	/* the running phase (slots on the reactor; counters read by main) */
-	enum phase ph;
+	enum phase ph, last;
 	unsigned conc, ndirs, round;
+	unsigned only_conc, only_shape; /* 0: all */
 	uint64_t next_req;
 	atomic_uint_fast64_t done, errors;
 };
@@ -403,15 +409,16 @@ int main(int argc, char **argv)
 {
 	static char self[4096], daemon_path[4200];
 	static const unsigned concs[2] = {1, CONC_MAX}, shapes[2] = {1, NDIRS};
-	double raw_txn[2], raw_get[2], rate[2][2][PH_N];
+	double raw_txn[2], raw_get[2], rate[2][2][PH_N] = {0};
 	int opt;
 
 	B.dir = "/var/tmp";
 	B.n = 100000;
+	B.last = PH_UNLINK;
 	snprintf(self, sizeof(self), "%s", argv[0]);
 	snprintf(daemon_path, sizeof(daemon_path), "%s/../../meta/sluice-meta", dirname(self));
 	B.daemon = daemon_path;
-	while ((opt = getopt(argc, argv, "d:n:sm:")) != -1) {
+	while ((opt = getopt(argc, argv, "d:n:sm:c:x:l:")) != -1) {
 		switch (opt) {
 		case 'd':
 			B.dir = optarg;
@@ -425,9 +432,30 @@ int main(int argc, char **argv)
 		case 'm':
 			B.daemon = optarg;
 			break;
+		case 'c':
+			B.only_conc = (unsigned)atoi(optarg);
+			if (B.only_conc != 1 && B.only_conc != CONC_MAX)
+				die("-c takes 1 or 16");
+			break;
+		case 'x':
+			if (strcmp(optarg, "one") && strcmp(optarg, "dirs"))
+				die("-x takes one or dirs");
+			B.only_shape = strcmp(optarg, "one") == 0 ? 1 : NDIRS;
+			break;
+		case 'l': {
+			int p = 0;
+
+			while (p < PH_N && strcmp(optarg, phase_names[p]))
+				p++;
+			if (p == PH_N)
+				die("-l takes create, stat, rename or unlink");
+			B.last = (enum phase)p;
+			break;
+		}
 		default:
 			fprintf(stderr,
-				"usage: bench_meta [-d DIR] [-n FILES] [-s] [-m SLUICE_META]\n");
+				"usage: bench_meta [-d DIR] [-n FILES] [-s] [-m SLUICE_META] "
+				"[-c 1|16] [-x one|dirs] [-l PHASE]\n");
 			return 2;
 		}
 	}
@@ -447,8 +475,11 @@ int main(int argc, char **argv)
 	make_dirs();
 	for (int s = 0; s < 2; s++) {
 		for (int c = 0; c < 2; c++) {
+			if ((B.only_shape && B.only_shape != shapes[s]) ||
+			    (B.only_conc && B.only_conc != concs[c]))
+				continue;
 			B.round = (unsigned)(s * 2 + c);
-			for (int p = 0; p < PH_N; p++)
+			for (int p = 0; p <= (int)B.last; p++)
 				rate[s][c][p] = meta_phase((enum phase)p, concs[c], shapes[s]);
 		}
 	}
